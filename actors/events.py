@@ -1,0 +1,88 @@
+"""Run events and run status: how an event is encoded once and shared by every subscriber.
+
+An event is a flat JSON object in the shape Agno AgentOS sends (`created_at`, `event`,
+`workflow_id`, `workflow_name`, `session_id`, `run_id`, `nested_depth`, the event's own fields,
+then `event_index`), with None-valued fields left out. It is encoded exactly once, when it is
+appended, into the text frame that the store keeps and every subscriber is sent.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Any
+
+import attrs
+import orjson
+
+
+class RunStatus(enum.Enum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    ERROR = "ERROR"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+WORKFLOW_STARTED = "WorkflowStarted"
+WORKFLOW_COMPLETED = "WorkflowCompleted"
+WORKFLOW_ERROR = "WorkflowError"
+WORKFLOW_CANCELLED = "WorkflowCancelled"
+STEP_STARTED = "StepStarted"
+STEP_PROGRESS = "StepProgress"
+STEP_OUTPUT = "StepOutput"
+STEP_COMPLETED = "StepCompleted"
+STEP_ERROR = "StepError"
+
+TERMINAL_EVENTS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_ERROR})
+
+
+@attrs.frozen
+class RunInfo:
+    """What every event of a run repeats, and what the store keeps about the run."""
+
+    run_id: str
+    workflow_id: str
+    workflow_name: str
+    session_id: str
+    user_id: str | None = None
+    message: str = ""
+
+
+@attrs.frozen
+class Event:
+    """One appended event: its index in the run and its encoded frame."""
+
+    index: int
+    kind: str
+    frame: str
+
+
+def encode_event(run: RunInfo, index: int, kind: str, fields: dict[str, Any]) -> Event:
+    """Build the flat event object and encode it once."""
+    body: dict[str, Any] = {
+        "created_at": int(time.time()),
+        "event": kind,
+        "workflow_id": run.workflow_id,
+        "workflow_name": run.workflow_name,
+        "session_id": run.session_id,
+        "run_id": run.run_id,
+        "nested_depth": 0,
+    }
+    for key, value in fields.items():
+        if value is not None:
+            body[key] = value
+    body["event_index"] = index
+    return Event(index, kind, orjson.dumps(body).decode())
+
+
+def final_status(kind: str, cancelled: bool) -> RunStatus | None:
+    """The status a terminal event gives its run, or None for a non-terminal event."""
+    if kind == WORKFLOW_ERROR:
+        return RunStatus.ERROR
+    if kind == WORKFLOW_COMPLETED:
+        return RunStatus.CANCELLED if cancelled else RunStatus.COMPLETED
+    return None

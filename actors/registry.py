@@ -1,0 +1,119 @@
+"""The registry actor: which runs are live on this node, and routing of start / lookup / cancel.
+
+It starts each run actor as a transient child of the runs supervisor and forgets it when the
+supervisor reports it done. Lookups of runs it does not know are answered with None: the caller
+then reads the store, which holds every finished run.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+import trio
+
+from actors.actor import ActorGone, Address, Mailbox, Reply, serve_mailbox
+from actors.events import RunInfo
+from actors.run import Cancel, RunActor, RunMessage
+from actors.store.base import Store
+from actors.supervisor import ChildSpec, Restart, Supervisor
+from actors.workflows.catalog import WorkflowDefinition
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class StartRun:
+    info: RunInfo
+    workflow: WorkflowDefinition
+    reply: Reply[Address[RunMessage]]
+
+
+@attrs.frozen
+class Lookup:
+    run_id: str
+    reply: Reply[Address[RunMessage] | None]
+
+
+@attrs.frozen
+class CancelAll:
+    reason: str
+    reply: Reply[int]
+
+
+@attrs.frozen
+class RunEnded:
+    run_id: str
+
+
+RegistryMessage = StartRun | Lookup | CancelAll | RunEnded
+
+
+class Registry:
+    def __init__(self, store: Store, runs: Supervisor, *, feed_capacity: int) -> None:
+        self.store = store
+        self.runs_supervisor = runs
+        self.feed_capacity = feed_capacity
+        self.mailbox: Mailbox[RegistryMessage] = Mailbox.open("registry")
+        self.live: dict[str, RunActor] = {}
+        self._changed = trio.Event()
+
+    @property
+    def address(self) -> Address[RegistryMessage]:
+        return self.mailbox.address
+
+    async def run(self) -> None:
+        await serve_mailbox(self.mailbox, self._handle)
+
+    async def wait_until_idle(self) -> None:
+        """Return once no run is live."""
+        while self.live:
+            await self._changed.wait()
+
+    async def _handle(self, message: RegistryMessage) -> None:
+        if isinstance(message, StartRun):
+            message.reply.set(self._start(message.info, message.workflow))
+        elif isinstance(message, Lookup):
+            actor = self.live.get(message.run_id)
+            message.reply.set(None if actor is None else actor.mailbox.address)
+        elif isinstance(message, CancelAll):
+            message.reply.set(self._cancel_all(message.reason))
+        elif isinstance(message, RunEnded):
+            self.live.pop(message.run_id, None)
+            self._changed.set()
+            self._changed = trio.Event()
+        else:
+            raise TypeError(f"registry got a message it does not understand: {message!r}")
+
+    def _start(self, info: RunInfo, workflow: WorkflowDefinition) -> Address[RunMessage]:
+        actor = RunActor(info, workflow, self.store, feed_capacity=self.feed_capacity)
+        self.live[info.run_id] = actor
+
+        def on_exit(error: Exception | None) -> None:
+            if error is not None:
+                actor.abandon()
+            try:
+                self.address.tell(RunEnded(info.run_id))
+            except ActorGone:
+                log.debug("registry gone before run %s ended", info.run_id)
+
+        self.runs_supervisor.start_child(
+            ChildSpec(
+                name=f"run {info.run_id}",
+                start=actor.run,
+                restart=Restart.TRANSIENT,
+                recover=actor.recover,
+                on_exit=on_exit,
+            )
+        )
+        return actor.mailbox.address
+
+    def _cancel_all(self, reason: str) -> int:
+        cancelled = 0
+        for actor in self.live.values():
+            try:
+                actor.mailbox.address.tell(Cancel(reason, Reply()))
+            except ActorGone:
+                continue
+            cancelled += 1
+        return cancelled

@@ -1,0 +1,292 @@
+"""The run actor: one per run, owning the run's state, event log, subscribers and workflow body.
+
+Its tasks (the mailbox loop and the body) live in the actor's own nursery. Appending an event is
+`_emit`: take the next index, encode once, commit to the store (shielded, so a cancelled run never
+leaves an event durable but unpublished), then `_publish`: add the frame to the in-memory history
+and push it, without waiting, into every subscriber's bounded feed. `_subscribe` snapshots the
+history and registers a feed with no checkpoint in between, and `_publish` has none either, so a
+subscriber gets every event exactly once: those before its snapshot in the backlog, the rest live.
+
+A feed that is full when an event is published is dropped and marked lagged; its follower reads
+what it missed from the history and subscribes again (see `actors.follow`). A slow subscriber
+thus never blocks the run or other subscribers, and never loses events.
+
+If the actor itself crashes (a store failure, a bug in its own code), its supervisor starts
+`recover`: reload the durable history and close the run with a terminal `WorkflowError`, which
+its subscribers receive.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from actors.actor import Mailbox, Reply, serve_mailbox
+from actors.events import (
+    TERMINAL_EVENTS,
+    WORKFLOW_CANCELLED,
+    WORKFLOW_COMPLETED,
+    WORKFLOW_ERROR,
+    WORKFLOW_STARTED,
+    Event,
+    RunInfo,
+    RunStatus,
+    encode_event,
+    final_status,
+)
+from actors.store.base import AppendEvent, CreateRun, FinishRun, RunRecord, Store, StoreError, Write
+from actors.workflows.catalog import WorkflowDefinition, WorkflowFailed
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FEED_CAPACITY = 1024
+RUN_LEVEL_EVENTS = TERMINAL_EVENTS | {WORKFLOW_STARTED, WORKFLOW_CANCELLED}
+
+
+class IndexBeyondRun(ValueError):
+    def __init__(self, run_id: str, last_event_index: int, event_count: int) -> None:
+        super().__init__(
+            f"last_event_index {last_event_index} is beyond the last event of run {run_id}"
+            f" (it has {event_count} events, indices 0..{event_count - 1})"
+        )
+
+
+@attrs.define(eq=False)
+class Feed:
+    """The live events of one subscription: a bounded channel the run pushes into without waiting."""
+
+    send: trio.MemorySendChannel[Event]
+    receive: trio.MemoryReceiveChannel[Event]
+    lagged: bool = False
+
+    @classmethod
+    def open(cls, capacity: int) -> Feed:
+        send, receive = trio.open_memory_channel[Event](capacity)
+        return cls(send, receive)
+
+
+@attrs.frozen
+class Snapshot:
+    """A run as one subscriber found it. `frames[i]` is the event of index `first + i`; `frames`
+    is None when the history is to be read from the store. `feed` is None once the run is
+    finished: nothing more will come."""
+
+    run_id: str
+    status: RunStatus
+    event_count: int
+    first: int
+    frames: Sequence[str] | None
+    feed: Feed | None
+
+
+@attrs.frozen
+class Subscribe:
+    start: int
+    reply: Reply[Snapshot]
+
+
+@attrs.frozen
+class Cancel:
+    reason: str
+    reply: Reply[bool]
+
+
+RunMessage = Subscribe | Cancel
+
+
+def closing_writes(info: RunInfo, index: int, error: str, reason: str) -> tuple[Event, list[Write]]:
+    """The terminal `WorkflowError` that closes a run at `index`, and the writes that record it."""
+    event = encode_event(info, index, WORKFLOW_ERROR, {"error": error, "reason": reason})
+    finish = FinishRun(info.run_id, RunStatus.ERROR, time.time(), index + 1)
+    return event, [AppendEvent(info.run_id, index, event.frame), finish]
+
+
+class RunActor:
+    def __init__(
+        self,
+        info: RunInfo,
+        workflow: WorkflowDefinition,
+        store: Store,
+        *,
+        feed_capacity: int = DEFAULT_FEED_CAPACITY,
+    ) -> None:
+        self.info = info
+        self.workflow = workflow
+        self.store = store
+        self.feed_capacity = feed_capacity
+        self.mailbox: Mailbox[RunMessage] = Mailbox.open(f"run {info.run_id}")
+        self.history: list[str] = []
+        self.status = RunStatus.RUNNING
+        self.created_at = time.time()
+        self._feeds: set[Feed] = set()
+        self._body_scope = trio.CancelScope()
+        self._cancel_reason: str | None = None
+        self._emit_lock = trio.StrictFIFOLock()
+
+    @property
+    def run_id(self) -> str:
+        return self.info.run_id
+
+    @property
+    def event_count(self) -> int:
+        return len(self.history)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._feeds)
+
+    def record(self) -> RunRecord:
+        """What the store would say of this run, with the live event count."""
+        return RunRecord(self.info, self.status, self.created_at, None, len(self.history))
+
+    # -- incarnations started by the supervisor ------------------------------------------------
+
+    async def run(self) -> None:
+        """First incarnation: run the workflow body to its terminal event."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve_mailbox, self.mailbox, self._handle)
+            await self._execute()
+            nursery.cancel_scope.cancel()
+        self._close()
+
+    async def recover(self, crash: Exception) -> None:
+        """After a crash: close the run from its durable history with a terminal error."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve_mailbox, self.mailbox, self._handle)
+            if not self.status.finished:
+                await self._reload_history()
+                if not self.history:
+                    await self._emit(WORKFLOW_STARTED, {})
+                await self._emit(
+                    WORKFLOW_ERROR,
+                    {"error": f"run actor crashed: {type(crash).__name__}: {crash}", "reason": "crashed"},
+                )
+            nursery.cancel_scope.cancel()
+        self._close()
+
+    # -- the body ----------------------------------------------------------------------------
+
+    async def _execute(self) -> None:
+        await self._emit(WORKFLOW_STARTED, {})
+        kind, fields = WORKFLOW_ERROR, {}
+        try:
+            with self._body_scope:
+                fields = await self.workflow.execute(self.info, self._emit_step_event)
+                kind = WORKFLOW_COMPLETED
+        except StoreError:
+            raise  # the actor cannot record events: a crash of the actor, not of the body
+        except WorkflowFailed as failure:
+            fields = {"error": str(failure)}
+        except Exception as error:
+            log.warning("run %s: workflow body raised", self.run_id, exc_info=error)
+            fields = {"error": f"{type(error).__name__}: {error}"}
+        if self._body_scope.cancelled_caught:
+            reason = self._cancel_reason or "cancelled"
+            await self._emit(WORKFLOW_CANCELLED, {"reason": reason})
+            kind, fields = WORKFLOW_COMPLETED, {"status": "cancelled", "reason": reason}
+        await self._emit(kind, fields)
+
+    async def _emit_step_event(self, kind: str, fields: dict[str, Any]) -> None:
+        """The `emit` a workflow body gets: the run's own start and end events are the actor's."""
+        if kind in RUN_LEVEL_EVENTS:
+            raise ValueError(f"a workflow body cannot emit {kind}; the run emits it")
+        await self._emit(kind, fields)
+
+    async def _emit(self, kind: str, fields: dict[str, Any]) -> None:
+        async with self._emit_lock:
+            if self.status.finished:
+                raise RuntimeError(f"run {self.run_id} is finished; {kind} was not recorded")
+            index = len(self.history)
+            event = encode_event(self.info, index, kind, fields)
+            writes: list[Write] = [AppendEvent(self.run_id, index, event.frame)]
+            if index == 0:
+                record = RunRecord(self.info, RunStatus.RUNNING, self.created_at)
+                writes.insert(0, CreateRun(record))
+            status = final_status(kind, cancelled=self._body_scope.cancelled_caught)
+            if status is not None:
+                writes.append(FinishRun(self.run_id, status, time.time(), index + 1))
+            with trio.CancelScope(shield=True):
+                await self.store.commit(writes)
+            if status is not None:
+                self.status = status
+            self._publish(event)
+
+    def _publish(self, event: Event) -> None:
+        self.history.append(event.frame)
+        dropped: list[Feed] = []
+        for feed in self._feeds:
+            try:
+                feed.send.send_nowait(event)
+            except trio.WouldBlock:
+                feed.lagged = True
+                dropped.append(feed)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                dropped.append(feed)
+        for feed in dropped:
+            self._feeds.discard(feed)
+            feed.send.close()
+        if event.kind in TERMINAL_EVENTS:
+            for feed in self._feeds:
+                feed.send.close()
+            self._feeds.clear()
+
+    async def _reload_history(self) -> None:
+        count = await self.store.count_events(self.run_id)
+        if count != len(self.history):
+            self.history = await self.store.read_events(self.run_id, 0, count)
+
+    # -- the mailbox -------------------------------------------------------------------------
+
+    async def _handle(self, message: RunMessage) -> None:
+        self._answer(message)
+
+    def _answer(self, message: RunMessage) -> None:
+        if isinstance(message, Subscribe):
+            message.reply.set(self._subscribe(message.start))
+        elif isinstance(message, Cancel):
+            message.reply.set(self._cancel(message.reason))
+        else:
+            raise TypeError(f"run actor got a message it does not understand: {message!r}")
+
+    def _subscribe(self, start: int) -> Snapshot:
+        count = len(self.history)
+        if self.status.finished:
+            return Snapshot(self.run_id, self.status, count, 0, self.history, None)
+        if start > count:
+            raise IndexBeyondRun(self.run_id, start - 1, count)
+        feed = Feed.open(self.feed_capacity)
+        self._feeds.add(feed)
+        return Snapshot(self.run_id, self.status, count, start, self.history[start:], feed)
+
+    def _cancel(self, reason: str) -> bool:
+        if self.status.finished or self._body_scope.cancel_called:
+            return False
+        self._cancel_reason = reason
+        self._body_scope.cancel()
+        return True
+
+    def _close(self) -> None:
+        """The run is over: answer what is queued from the final state, then refuse more."""
+        while True:
+            try:
+                message = self.mailbox.receive.receive_nowait()
+            except trio.WouldBlock:
+                break
+            try:
+                self._answer(message)
+            except Exception as error:
+                message.reply.fail(error)
+        self.abandon()
+
+    def abandon(self) -> None:
+        """Refuse further messages and end every feed; followers then read the store. Also what
+        the supervisor's exit hook calls when it gives a crashing run up."""
+        self.mailbox.close()
+        for feed in self._feeds:
+            feed.send.close()
+        self._feeds.clear()

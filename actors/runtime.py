@@ -1,0 +1,196 @@
+"""`open_runtime`: the public entry point of the actor runtime.
+
+It closes the runs a previous process left running (each gets a terminal `WorkflowError` with
+reason `interrupted` at its next index), then opens the root nursery holding the runs supervisor
+and the registry, and yields a `Runtime`: start runs, follow them, cancel them, list them. On exit
+it shuts down in order: refuse new runs, give running runs `shutdown_grace` seconds to finish,
+cancel the rest (each records `WorkflowCancelled` and `WorkflowCompleted`), wait for their final
+events to be durable, and only then cancel what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import trio
+
+from actors.actor import ActorGone
+from actors.events import RunInfo, RunStatus
+from actors.follow import Follow
+from actors.registry import CancelAll, Lookup, Registry, StartRun
+from actors.run import DEFAULT_FEED_CAPACITY, Cancel, IndexBeyondRun, Snapshot, Subscribe, closing_writes
+from actors.store.base import RunRecord, Store
+from actors.supervisor import ChildSpec, Restart, Supervisor
+from actors.workflows.catalog import WorkflowCatalog
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_REASON = "server shutting down"
+CANCELLED_RUNS_DEADLINE = 10.0  # seconds for cancelled runs to record their end at shutdown
+
+
+class UnknownRun(LookupError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"Run {run_id} not found")
+        self.run_id = run_id
+
+
+class RuntimeClosing(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__("the server is shutting down and starts no new runs")
+
+
+@attrs.frozen
+class CancelOutcome:
+    run_id: str
+    cancelling: bool  # False: the run had already finished (or was being cancelled)
+    status: RunStatus
+
+
+class Runtime:
+    def __init__(self, store: Store, catalog: WorkflowCatalog, registry: Registry) -> None:
+        self.store = store
+        self.catalog = catalog
+        self._registry = registry
+        self.closing = False
+
+    @property
+    def live_runs(self) -> int:
+        return len(self._registry.live)
+
+    async def start(
+        self,
+        workflow_id: str,
+        message: str = "",
+        session_id: str | None = None,
+        user_id: str | None = None,
+    ) -> RunInfo:
+        """Start a run of `workflow_id`; raises UnknownWorkflow, RuntimeClosing."""
+        if self.closing:
+            raise RuntimeClosing()
+        workflow = self.catalog.get(workflow_id)
+        info = RunInfo(
+            run_id=str(uuid.uuid4()),
+            workflow_id=workflow.id,
+            workflow_name=workflow.name,
+            session_id=session_id or str(uuid.uuid4()),
+            user_id=user_id,
+            message=message,
+        )
+        await self._registry.address.ask(lambda reply: StartRun(info, workflow, reply))
+        return info
+
+    async def follow(self, run_id: str, start: int = 0) -> Follow:
+        """Subscribe to `run_id` from event `start` (ignored for a finished run, which replays in
+        full). Raises UnknownRun, IndexBeyondRun."""
+        snapshot = await self._subscribe(run_id, start)
+        first = 0 if snapshot.status.finished else start
+        return Follow(snapshot, first, self._resubscriber(run_id), self.store.read_events)
+
+    def _resubscriber(self, run_id: str):  # type: ignore[no-untyped-def]
+        async def resubscribe(start: int) -> Snapshot:
+            return await self._subscribe(run_id, start)
+
+        return resubscribe
+
+    async def _subscribe(self, run_id: str, start: int) -> Snapshot:
+        address = await self._registry.address.ask(lambda reply: Lookup(run_id, reply))
+        if address is not None:
+            try:
+                return await address.ask(lambda reply: Subscribe(start, reply))
+            except ActorGone:
+                pass  # it finished meanwhile: the store has all of it
+        record = await self.store.get_run(run_id)
+        if record is None:
+            raise UnknownRun(run_id)
+        count = record.event_count
+        if not record.status.finished:
+            count = await self.store.count_events(run_id)
+            if start > count:
+                raise IndexBeyondRun(run_id, start - 1, count)
+        return Snapshot(run_id, record.status, count, 0, None, None)
+
+    async def cancel(self, run_id: str, reason: str = "cancelled by request") -> CancelOutcome:
+        """Ask a run to stop; it ends with `WorkflowCancelled` then `WorkflowCompleted`."""
+        address = await self._registry.address.ask(lambda reply: Lookup(run_id, reply))
+        if address is not None:
+            try:
+                cancelling = await address.ask(lambda reply: Cancel(reason, reply))
+            except ActorGone:
+                pass
+            else:
+                return CancelOutcome(run_id, cancelling, RunStatus.RUNNING)
+        record = await self.store.get_run(run_id)
+        if record is None:
+            raise UnknownRun(run_id)
+        return CancelOutcome(run_id, False, record.status)
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        actor = self._registry.live.get(run_id)
+        if actor is not None:
+            return actor.record()
+        record = await self.store.get_run(run_id)
+        if record is None:
+            raise UnknownRun(run_id)
+        return record
+
+    async def list_runs(self, limit: int = 100, status: RunStatus | None = None) -> list[RunRecord]:
+        """Newest first; live runs report their current event count."""
+        records = await self.store.list_runs(limit, status)
+        live = self._registry.live
+        return [live[r.info.run_id].record() if r.info.run_id in live else r for r in records]
+
+    async def shutdown(self, grace: float) -> None:
+        self.closing = True
+        with trio.move_on_after(grace):
+            await self._registry.wait_until_idle()
+        if self._registry.live:
+            count = await self._registry.address.ask(lambda reply: CancelAll(SHUTDOWN_REASON, reply))
+            log.info("shutdown: cancelled %d running runs", count)
+        with trio.move_on_after(CANCELLED_RUNS_DEADLINE):
+            await self._registry.wait_until_idle()
+
+
+async def close_interrupted_runs(store: Store) -> int:
+    """Give each run a previous process left RUNNING its terminal event; returns how many."""
+    closed = 0
+    for record in await store.unfinished_runs():
+        index = await store.count_events(record.info.run_id)
+        _, writes = closing_writes(
+            record.info,
+            index,
+            error="interrupted: the server stopped while this run was running",
+            reason="interrupted",
+        )
+        await store.commit(writes)
+        closed += 1
+    if closed:
+        log.info("closed %d runs interrupted by the previous shutdown", closed)
+    return closed
+
+
+@asynccontextmanager
+async def open_runtime(
+    store: Store,
+    catalog: WorkflowCatalog,
+    *,
+    feed_capacity: int = DEFAULT_FEED_CAPACITY,
+    shutdown_grace: float = 0.0,
+) -> AsyncIterator[Runtime]:
+    await close_interrupted_runs(store)
+    async with trio.open_nursery() as nursery:
+        runs = Supervisor(nursery)
+        registry = Registry(store, runs, feed_capacity=feed_capacity)
+        root = Supervisor(nursery, intensity=3, period=5.0)
+        root.start_child(ChildSpec("registry", registry.run, restart=Restart.PERMANENT))
+        runtime = Runtime(store, catalog, registry)
+        try:
+            yield runtime
+        finally:
+            with trio.CancelScope(shield=True):
+                await runtime.shutdown(shutdown_grace)
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,82 @@
+"""The in-memory store: everything in dicts, durable only as long as the process lives.
+
+For tests, benchmarks of the runtime's ceiling, and deployments that need no history across
+restarts. Commits apply at once, with one checkpoint so that a run emitting in a tight loop still
+lets the scheduler run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import attrs
+import trio
+
+from actors.events import RunStatus
+from actors.store.base import AppendEvent, CreateRun, FinishRun, RunRecord, StoreError, Write
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        self._events: dict[str, list[str]] = {}
+
+    async def commit(self, writes: Sequence[Write]) -> None:
+        self._check(writes)
+        for write in writes:
+            if isinstance(write, CreateRun):
+                run_id = write.record.info.run_id
+                self._runs[run_id] = write.record
+                self._events.setdefault(run_id, [])
+            elif isinstance(write, AppendEvent):
+                self._events[write.run_id].append(write.frame)
+            else:
+                self._runs[write.run_id] = attrs.evolve(
+                    self._runs[write.run_id],
+                    status=write.status,
+                    finished_at=write.finished_at,
+                    event_count=write.event_count,
+                )
+        await trio.lowlevel.checkpoint()
+
+    def _check(self, writes: Sequence[Write]) -> None:
+        """Refuse the whole commit, as a transaction would, if any write does not fit."""
+        created = {w.record.info.run_id for w in writes if isinstance(w, CreateRun)}
+        counts: dict[str, int] = {}
+        for write in writes:
+            if isinstance(write, CreateRun):
+                if write.record.info.run_id in self._runs:
+                    raise StoreError(f"run {write.record.info.run_id} already exists")
+                continue
+            if write.run_id not in self._runs and write.run_id not in created:
+                raise StoreError(f"run {write.run_id} does not exist")
+            if isinstance(write, AppendEvent):
+                expected = counts.get(write.run_id, len(self._events.get(write.run_id, ())))
+                if write.index != expected:
+                    raise StoreError(
+                        f"event {write.index} of run {write.run_id} is not next ({expected})"
+                    )
+                counts[write.run_id] = expected + 1
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        return self._runs.get(run_id)
+
+    async def list_runs(self, limit: int, status: RunStatus | None = None) -> list[RunRecord]:
+        records = [r for r in self._runs.values() if status is None or r.status is status]
+        records.sort(key=lambda r: r.created_at, reverse=True)
+        return records[:limit]
+
+    async def read_events(self, run_id: str, start: int, limit: int) -> list[str]:
+        return self._events.get(run_id, [])[start : start + limit]
+
+    async def count_events(self, run_id: str) -> int:
+        return len(self._events.get(run_id, ()))
+
+    async def unfinished_runs(self) -> list[RunRecord]:
+        return [r for r in self._runs.values() if r.status is RunStatus.RUNNING]
+
+
+@asynccontextmanager
+async def open_memory_store() -> AsyncIterator[MemoryStore]:
+    yield MemoryStore()

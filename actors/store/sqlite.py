@@ -1,0 +1,177 @@
+"""The SQLite store, the embedded default: WAL mode, one writer task with group commit.
+
+Every `commit` joins the writer's next round: one `BEGIN IMMEDIATE ... COMMIT` in a worker thread
+for everything queued meanwhile, so the cost of a round trip is shared by all runs. Reads use a
+second connection (WAL lets them run beside the writer) and see only committed events, which is
+all a run ever publishes. `synchronous=NORMAL`: a commit survives a crash of the process; a power
+cut may lose the last rounds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from actors.events import RunInfo, RunStatus
+from actors.store.base import AppendEvent, CreateRun, FinishRun, RunRecord, Write
+from actors.store.group_commit import GroupCommitter
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    workflow_name TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    user_id TEXT,
+    message TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    event_count INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    frame TEXT NOT NULL,
+    PRIMARY KEY (run_id, idx)
+) WITHOUT ROWID;
+"""
+
+RUN_COLUMNS = (
+    "run_id, workflow_id, workflow_name, session_id, user_id, message,"
+    " status, created_at, finished_at, event_count"
+)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA busy_timeout=5000")
+    return connection
+
+
+def _record(row: tuple) -> RunRecord:  # type: ignore[type-arg]
+    run_id, workflow_id, workflow_name, session_id, user_id, message = row[:6]
+    status, created_at, finished_at, event_count = row[6:]
+    return RunRecord(
+        info=RunInfo(run_id, workflow_id, workflow_name, session_id, user_id, message),
+        status=RunStatus(status),
+        created_at=created_at,
+        finished_at=finished_at,
+        event_count=event_count,
+    )
+
+
+def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None:
+    creates, events, finishes = [], [], []
+    for writes in batch:
+        for write in writes:
+            if isinstance(write, AppendEvent):
+                events.append((write.run_id, write.index, write.frame))
+            elif isinstance(write, CreateRun):
+                r = write.record
+                i = r.info
+                creates.append(
+                    (i.run_id, i.workflow_id, i.workflow_name, i.session_id, i.user_id, i.message,
+                     r.status.value, r.created_at, r.finished_at, r.event_count)
+                )
+            elif isinstance(write, FinishRun):
+                finishes.append(
+                    (write.status.value, write.finished_at, write.event_count, write.run_id)
+                )
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        if creates:
+            connection.executemany(
+                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", creates
+            )
+        if events:
+            connection.executemany("INSERT INTO events (run_id, idx, frame) VALUES (?,?,?)", events)
+        if finishes:
+            connection.executemany(
+                "UPDATE runs SET status=?, finished_at=?, event_count=? WHERE run_id=?", finishes
+            )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer = _connect(path)
+        self._writer.executescript(SCHEMA)
+        self._reader = _connect(path)
+        self._read_lock = trio.Lock()
+        self.committer = GroupCommitter(self._apply_batch)
+
+    async def _apply_batch(self, batch: list[Sequence[Write]]) -> None:
+        await trio.to_thread.run_sync(_apply, self._writer, batch)
+
+    async def commit(self, writes: Sequence[Write]) -> None:
+        await self.committer.commit(writes)
+
+    async def _query(self, sql: str, params: tuple) -> list[tuple]:  # type: ignore[type-arg]
+        def run() -> list[tuple]:  # type: ignore[type-arg]
+            return self._reader.execute(sql, params).fetchall()
+
+        async with self._read_lock:
+            return await trio.to_thread.run_sync(run)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        rows = await self._query(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,))
+        return _record(rows[0]) if rows else None
+
+    async def list_runs(self, limit: int, status: RunStatus | None = None) -> list[RunRecord]:
+        if status is None:
+            sql = f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC LIMIT ?"
+            rows = await self._query(sql, (limit,))
+        else:
+            sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE status=? ORDER BY created_at DESC LIMIT ?"
+            rows = await self._query(sql, (status.value, limit))
+        return [_record(row) for row in rows]
+
+    async def read_events(self, run_id: str, start: int, limit: int) -> list[str]:
+        rows = await self._query(
+            "SELECT frame FROM events WHERE run_id=? AND idx>=? ORDER BY idx LIMIT ?",
+            (run_id, start, limit),
+        )
+        return [frame for (frame,) in rows]
+
+    async def count_events(self, run_id: str) -> int:
+        rows = await self._query("SELECT COUNT(*) FROM events WHERE run_id=?", (run_id,))
+        return int(rows[0][0])
+
+    async def unfinished_runs(self) -> list[RunRecord]:
+        rows = await self._query(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE status=?", (RunStatus.RUNNING.value,)
+        )
+        return [_record(row) for row in rows]
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
+@asynccontextmanager
+async def open_sqlite_store(path: str | Path) -> AsyncIterator[SQLiteStore]:
+    """Open (creating if needed) the database at `path`; on exit, everything committed so far
+    is durable and the connections are closed."""
+    store = SQLiteStore(Path(path))
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.committer.run)
+            try:
+                yield store
+            finally:
+                store.committer.close()
+    finally:
+        store.close()
