@@ -33,7 +33,6 @@ class Follow:
     start: int
     resubscribe: Resubscribe
     read_events: ReadEvents
-    delivered: int = 0
 
     @property
     def run_id(self) -> str:
@@ -69,11 +68,11 @@ class Follow:
                 if not page:
                     break
                 for frame in page[: snapshot.event_count - cursor]:
-                    await self._deliver(frame, send)
+                    await send(frame)
                     cursor += 1
             return cursor
         for offset in range(max(cursor - snapshot.first, 0), len(snapshot.frames)):
-            await self._deliver(snapshot.frames[offset], send)
+            await send(snapshot.frames[offset])
             cursor += 1
         return cursor
 
@@ -87,12 +86,8 @@ class Follow:
                     continue
                 if event.index > cursor:
                     return cursor, False
-                await self._deliver(event.frame, send)
+                await send(event.frame)
                 cursor += 1
                 if event.kind in TERMINAL_EVENTS:
                     return cursor, True
         return cursor, False
-
-    async def _deliver(self, frame: str, send: SendFrame) -> None:
-        await send(frame)
-        self.delivered += 1

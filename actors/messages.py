@@ -1,0 +1,171 @@
+"""Commands clients send, as attrs classes, and the one strict cattrs converter that builds them.
+
+`parse_command` turns one text frame into a command or raises `BadCommand` with a message that
+names what was wrong: bad JSON, not an object, an unknown or missing `action`, a missing field,
+a field of the wrong JSON type, an unknown field. The converter never coerces: `"5"` is not an
+integer, `true` is not an integer, `123` is not a string.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import cattrs
+import orjson
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+
+class BadCommand(ValueError):
+    """A frame that is not a valid command; the message is meant for the client."""
+
+
+@attrs.frozen
+class StartWorkflow:
+    workflow_id: str
+    message: str = ""
+    session_id: str | None = None
+    user_id: str | None = None
+
+
+@attrs.frozen
+class Reconnect:
+    run_id: str
+    last_event_index: int | None = None
+    workflow_id: str | None = None
+    session_id: str | None = None
+
+
+@attrs.frozen
+class Ping:
+    pass
+
+
+@attrs.frozen
+class Authenticate:
+    token: str | None = None
+
+
+@attrs.frozen
+class CancelRun:
+    run_id: str
+    reason: str | None = None
+
+
+Command = StartWorkflow | Reconnect | Ping | Authenticate | CancelRun
+
+ACTIONS: dict[str, type[Command]] = {
+    "start-workflow": StartWorkflow,
+    "reconnect": Reconnect,
+    "ping": Ping,
+    "authenticate": Authenticate,
+    "cancel-run": CancelRun,
+}
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
+class WrongType(TypeError):
+    def __init__(self, expected: str, value: Any) -> None:
+        super().__init__(f"must be {expected}, got {json_type(value)}")
+
+
+def _strict_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise WrongType("a string", value)
+    return value
+
+
+def _strict_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WrongType("an integer", value)
+    return value
+
+
+def _strict_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise WrongType("a number", value)
+    return float(value)
+
+
+def _strict_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise WrongType("a boolean", value)
+    return value
+
+
+def make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(float, _strict_float)
+    converter.register_structure_hook(bool, _strict_bool)
+    return converter
+
+
+converter = make_converter()
+
+
+def describe_errors(error: ClassValidationError, where: str) -> str:
+    """One readable sentence per problem: `workflow_id is required`, `last_event_index must be
+    an integer, got string`, `unknown field for start-workflow: foo`."""
+    problems: list[str] = []
+    with_notes, without_notes = error.group_exceptions()
+    for exc, note in with_notes:
+        if isinstance(exc, KeyError):
+            problems.append(f"{note.name} is required")
+        elif isinstance(exc, WrongType):
+            problems.append(f"{note.name} {exc}")
+        else:
+            problems.append(f"{note.name} is invalid: {exc}")
+    for exc in without_notes:
+        if isinstance(exc, ForbiddenExtraKeysError):
+            names = ", ".join(sorted(exc.extra_fields))
+            plural = "s" if len(exc.extra_fields) > 1 else ""
+            problems.append(f"unknown field{plural} for {where}: {names}")
+        else:
+            problems.append(str(exc))
+    return "; ".join(problems)
+
+
+def structure_strictly(data: Any, cls: type[Any], where: str) -> Any:
+    """Build `cls` from decoded JSON or raise BadCommand naming every problem."""
+    if not isinstance(data, dict):
+        raise BadCommand(f"{where} must be a JSON object, got {json_type(data)}")
+    try:
+        return converter.structure(data, cls)
+    except ClassValidationError as error:
+        raise BadCommand(describe_errors(error, where)) from None
+
+
+def parse_command(frame: str | bytes) -> Command:
+    if isinstance(frame, bytes):
+        raise BadCommand("Binary frames are not supported: send each command as a JSON text frame")
+    try:
+        data = orjson.loads(frame)
+    except orjson.JSONDecodeError as error:
+        raise BadCommand(f"Invalid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise BadCommand(
+            f"A command must be a JSON object with an 'action' field, got {json_type(data)}"
+        )
+    action = data.pop("action", None)
+    command_class = ACTIONS.get(action) if isinstance(action, str) else None
+    if command_class is None:
+        raise BadCommand(f"Unknown action: {action}")
+    return structure_strictly(data, command_class, action)

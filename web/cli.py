@@ -1,0 +1,135 @@
+"""The `runcast` command: `runcast serve [options]`.
+
+Every option also reads an environment variable (`--port` <- `RUNCAST_PORT`...); a flag given on
+the command line wins. Bad values are refused before anything starts, naming the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import trio
+
+from actors.store import parse_store_url
+from web.server import Settings, serve
+
+DEFAULTS = Settings()
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(text)
+    return value
+
+
+def _store_url(text: str) -> str:
+    parse_store_url(text)
+    return text
+
+
+_positive_int.__name__ = "positive integer"
+_non_negative_int.__name__ = "non-negative integer"
+_non_negative_float.__name__ = "non-negative number"
+_port.__name__ = "port"
+_store_url.__name__ = "store ('memory' or 'sqlite:PATH')"
+
+OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
+    ("host", str, DEFAULTS.host, "address to bind (loopback by default)"),
+    ("port", _port, DEFAULTS.port, "port to bind"),
+    ("store", _store_url, DEFAULTS.store, "'sqlite:PATH' (durable) or 'memory'"),
+    ("demo-step-delay", _non_negative_float, DEFAULTS.demo_step_delay,
+     "seconds each step of the demo workflow takes (0 for benchmarks)"),
+    ("demo-steps", _positive_int, DEFAULTS.demo_steps, "steps in the demo workflow"),
+    ("demo-progress", _non_negative_int, DEFAULTS.demo_progress,
+     "progress events per demo step"),
+    ("token", str, None, "require this token (authenticate action / Bearer header)"),
+    ("shutdown-grace", _non_negative_float, DEFAULTS.shutdown_grace,
+     "seconds running runs get to finish at shutdown before they are cancelled"),
+    ("max-message-size", _positive_int, DEFAULTS.max_message_size,
+     "largest WebSocket message accepted, in bytes (larger: close code 1009)"),
+    ("feed-capacity", _positive_int, DEFAULTS.feed_capacity,
+     "events buffered per live subscriber before it falls back to the history"),
+    ("log-level", str, "INFO", "DEBUG, INFO, WARNING or ERROR"),
+]
+
+
+def env_name(option: str) -> str:
+    return "RUNCAST_" + option.upper().replace("-", "_")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="runcast")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the server")
+    for option, kind, default, help_text in OPTIONS:
+        env = env_name(option)
+        from_env = os.environ.get(env)
+        serve_parser.add_argument(
+            f"--{option}",
+            type=kind,
+            default=from_env if from_env is not None else default,
+            help=f"{help_text} [env {env}; default {default}]",
+        )
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings(
+        host=args.host,
+        port=args.port,
+        store=args.store,
+        demo_step_delay=args.demo_step_delay,
+        demo_steps=args.demo_steps,
+        demo_progress=args.demo_progress,
+        token=args.token or None,
+        shutdown_grace=args.shutdown_grace,
+        max_message_size=args.max_message_size,
+        feed_capacity=args.feed_capacity,
+    )
+
+
+async def _until_signalled() -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            return
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    level = getattr(logging, str(args.log_level).upper(), None)
+    if not isinstance(level, int):
+        sys.exit(f"runcast: --log-level must be DEBUG, INFO, WARNING or ERROR, got {args.log_level!r}")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    trio.run(serve, settings_from(args), _until_signalled)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""`serve(settings)`: store, runtime and Hypercorn in one nursery, and the shutdown order.
+
+On the shutdown trigger (SIGTERM/SIGINT from the CLI, an event in tests): stop accepting
+connections, give running runs `shutdown_grace` seconds then cancel them (their final events are
+durable), let each socket send what its runs emitted and close it (1001), then close the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import attrs
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+
+from actors import WorkflowCatalog, open_runtime, open_store
+from actors.runtime import CANCELLED_RUNS_DEADLINE
+from actors.workflows.examples.content_creation import content_creation_workflow
+from web.app import create_app
+from web.workflows_ws import PUMP_FLUSH_TIMEOUT
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 7777
+    store: str = "sqlite:./runcast.db"
+    demo_step_delay: float = 1.25
+    demo_steps: int = 8
+    demo_progress: int = 2
+    token: str | None = None
+    shutdown_grace: float = 0.0
+    max_message_size: int = 1024 * 1024
+    feed_capacity: int = 1024
+
+
+def default_catalog(settings: Settings) -> WorkflowCatalog:
+    catalog = WorkflowCatalog()
+    catalog.add(
+        content_creation_workflow(
+            settings.demo_step_delay, settings.demo_steps, settings.demo_progress
+        )
+    )
+    return catalog
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.websocket_max_message_size = settings.max_message_size
+    config.graceful_timeout = settings.shutdown_grace + CANCELLED_RUNS_DEADLINE + PUMP_FLUSH_TIMEOUT
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    return config
+
+
+async def serve(
+    settings: Settings,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    *,
+    catalog: WorkflowCatalog | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until `shutdown_trigger` returns; `task_status.started` gets the bound addresses."""
+    catalog = catalog or default_catalog(settings)
+    async with open_store(settings.store) as store:
+        async with open_runtime(
+            store, catalog, feed_capacity=settings.feed_capacity, shutdown_grace=settings.shutdown_grace
+        ) as runtime:
+            closing = trio.Event()
+            app = create_app(runtime, token=settings.token, server_closing=closing)
+            stop_accepting = trio.Event()
+            async with trio.open_nursery() as nursery:
+                binds = await nursery.start(
+                    lambda task_status: hypercorn_serve(
+                        app,
+                        hypercorn_config(settings),
+                        shutdown_trigger=stop_accepting.wait,
+                        task_status=task_status,
+                    )
+                )
+                log.info("runcast serving on %s with store %s", ", ".join(binds), settings.store)
+                task_status.started(binds)
+                await shutdown_trigger()
+                log.info("shutting down")
+                stop_accepting.set()
+                await runtime.shutdown(settings.shutdown_grace)
+                closing.set()
+    log.info("stopped")

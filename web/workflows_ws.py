@@ -1,0 +1,190 @@
+"""`/workflows/ws`: one client connection speaking the Agno-compatible workflow protocol.
+
+The connection reads commands one at a time and answers them; every run it follows (the runs it
+started, the ones it reconnected to) has a pump task that sends that run's frames, so one socket
+can follow several runs. A second `reconnect` to a run this socket already follows replaces the
+first pump instead of doubling every event. Any bad command gets an error frame and the socket
+stays usable. When the server shuts down, pumps deliver their runs' final events, then the socket
+is closed with 1001.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import trio
+
+from actors import IndexBeyondRun, Runtime, RuntimeClosing, UnknownRun, UnknownWorkflow
+from actors.follow import Follow
+from actors.messages import (
+    Authenticate,
+    BadCommand,
+    CancelRun,
+    Command,
+    Ping,
+    Reconnect,
+    StartWorkflow,
+    parse_command,
+)
+from web import protocol
+from web.protocol import Mode, SubscriptionFraming
+
+log = logging.getLogger(__name__)
+
+PUMP_FLUSH_TIMEOUT = 5.0  # at shutdown, how long pumps may take to send their runs' last events
+
+
+class WebSocketLike(Protocol):
+    async def send(self, data: str) -> None: ...
+
+    async def receive(self) -> str | bytes: ...
+
+    async def close(self, code: int, reason: str = "") -> None: ...
+
+
+class WorkflowSocket:
+    def __init__(
+        self,
+        runtime: Runtime,
+        websocket: WebSocketLike,
+        *,
+        token: str | None,
+        server_closing: trio.Event,
+        authenticated: bool = False,
+    ) -> None:
+        self.runtime = runtime
+        self.websocket = websocket
+        self.token = token
+        self.server_closing = server_closing
+        self.authenticated = authenticated or token is None
+        self._pumps: dict[str, trio.CancelScope] = {}
+        self._pumps_idle = trio.Event()
+        self._pumps_idle.set()
+
+    async def serve(self) -> None:
+        """Until the client leaves (the server cancels this task) or the server shuts down."""
+        await self.websocket.send(protocol.connected(requires_auth=self.token is not None))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read_commands, nursery)
+            await self.server_closing.wait()
+            with trio.move_on_after(PUMP_FLUSH_TIMEOUT):
+                await self._pumps_idle.wait()
+            nursery.cancel_scope.cancel()
+        await self.websocket.close(1001, "server shutting down")
+
+    async def _read_commands(self, nursery: trio.Nursery) -> None:
+        while True:
+            frame = await self.websocket.receive()
+            await self._dispatch(frame, nursery)
+
+    async def _dispatch(self, frame: str | bytes, nursery: trio.Nursery) -> None:
+        try:
+            command = parse_command(frame)
+        except BadCommand as bad:
+            await self.websocket.send(protocol.error(str(bad)))
+            return
+        if not self.authenticated and not isinstance(command, Ping | Authenticate):
+            await self.websocket.send(
+                protocol.auth_error("Authentication required: send an authenticate action first")
+            )
+            return
+        try:
+            await self._answer(command, nursery)
+        except (UnknownWorkflow, UnknownRun, IndexBeyondRun, RuntimeClosing) as refused:
+            await self.websocket.send(protocol.error(str(refused)))
+        except Exception as failure:
+            log.exception("error while handling %r", command)
+            await self.websocket.send(
+                protocol.error(f"internal error: {type(failure).__name__}: {failure}")
+            )
+
+    async def _answer(self, command: Command, nursery: trio.Nursery) -> None:
+        if isinstance(command, Ping):
+            await self.websocket.send(protocol.PONG)
+        elif isinstance(command, Authenticate):
+            await self._authenticate(command)
+        elif isinstance(command, StartWorkflow):
+            info = await self.runtime.start(
+                command.workflow_id, command.message, command.session_id, command.user_id
+            )
+            follow = await self.runtime.follow(info.run_id, 0)
+            self._start_pump(nursery, follow, Mode.STARTED)
+        elif isinstance(command, Reconnect):
+            await self._reconnect(command, nursery)
+        elif isinstance(command, CancelRun):
+            await self._cancel(command)
+
+    async def _authenticate(self, command: Authenticate) -> None:
+        if self.token is None:
+            self.authenticated = True
+            await self.websocket.send(protocol.AUTHENTICATED)
+        elif not command.token:
+            await self.websocket.send(protocol.auth_error("Token is required"))
+        elif command.token != self.token:
+            await self.websocket.send(protocol.auth_error("Invalid token"))
+        else:
+            self.authenticated = True
+            await self.websocket.send(protocol.AUTHENTICATED)
+
+    async def _reconnect(self, command: Reconnect, nursery: trio.Nursery) -> None:
+        last = command.last_event_index
+        if last is not None and last < -1:
+            await self.websocket.send(
+                protocol.error("last_event_index must be -1 (from the start), null, or an index")
+            )
+            return
+        start = 0 if last is None else last + 1
+        follow = await self.runtime.follow(command.run_id, start)
+        self._start_pump(nursery, follow, Mode.RECONNECT)
+
+    async def _cancel(self, command: CancelRun) -> None:
+        outcome = await self.runtime.cancel(command.run_id, command.reason or "cancelled by client")
+        if outcome.cancelling:
+            await self.websocket.send(protocol.cancel_requested(command.run_id))
+        elif outcome.status.finished:
+            await self.websocket.send(
+                protocol.error(f"Run {command.run_id} is already finished ({outcome.status.value})")
+            )
+        else:
+            await self.websocket.send(
+                protocol.error(f"Run {command.run_id} is already being cancelled")
+            )
+
+    def _start_pump(self, nursery: trio.Nursery, follow: Follow, mode: Mode) -> None:
+        previous = self._pumps.pop(follow.run_id, None)
+        if previous is not None:
+            previous.cancel()
+        scope = trio.CancelScope()
+        self._pumps[follow.run_id] = scope
+        self._pumps_idle = trio.Event()
+        framing = SubscriptionFraming(
+            follow.run_id, follow.snapshot.status, follow.snapshot.event_count, follow.missed, mode
+        )
+        nursery.start_soon(self._pump, follow, framing, scope)
+
+    async def _pump(self, follow: Follow, framing: SubscriptionFraming, scope: trio.CancelScope) -> None:
+        delivered = 0
+
+        async def send_event(frame: str) -> None:
+            nonlocal delivered
+            await self.websocket.send(frame)
+            delivered += 1
+            for extra in framing.after_event(delivered):
+                await self.websocket.send(extra)
+
+        try:
+            with scope:
+                for opening in framing.opening():
+                    await self.websocket.send(opening)
+                await follow.stream(send_event)
+        except Exception as failure:
+            log.exception("pump of run %s failed", follow.run_id)
+            await self.websocket.send(
+                protocol.error(f"following run {follow.run_id} failed: {failure}")
+            )
+        finally:
+            if self._pumps.get(follow.run_id) is scope:
+                del self._pumps[follow.run_id]
+            if not self._pumps:
+                self._pumps_idle.set()
