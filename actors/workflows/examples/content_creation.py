@@ -40,7 +40,7 @@ def _demo_step(
 
 
 def content_creation_workflow(step_delay: float = 1.25, steps: int = 8, ticks: int = 2) -> Workflow:
-    """Events per run: 2 + steps * (4 + ticks)."""
+    """Events per run: 2 + steps * (3 + ticks)."""
     return Workflow(
         WORKFLOW_ID,
         WORKFLOW_NAME,

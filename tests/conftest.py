@@ -1,0 +1,86 @@
+"""Fixtures that start a real runcast server (Hypercorn on a loopback port, real store) in the
+test's own nursery, and stop it through the same shutdown path as SIGTERM."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+
+from actors import WorkflowCatalog
+from web.server import Settings, serve
+
+FAST_STEP_DELAY = 0.02
+
+
+@attrs.define
+class RunningServer:
+    settings: Settings
+    base_url: str
+    stop_event: trio.Event
+    stopped: trio.Event
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + "/workflows/ws"
+
+    async def stop(self) -> None:
+        """Shut down as on SIGTERM and wait until everything is closed."""
+        self.stop_event.set()
+        await self.stopped.wait()
+
+
+StartServer = Callable[..., Awaitable[RunningServer]]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "runcast.db"
+
+
+@pytest.fixture
+async def start_server(db_path: Path) -> AsyncIterator[StartServer]:
+    """`await start_server(**Settings fields, catalog=None)`: a running server on 127.0.0.1:<free
+    port>, SQLite store in the test's tmp dir, demo steps of 20 ms. Servers still running at the
+    end of the test are shut down gracefully."""
+    async with trio.open_nursery() as nursery:
+        servers: list[RunningServer] = []
+
+        async def start(catalog: WorkflowCatalog | None = None, **overrides: Any) -> RunningServer:
+            fields: dict[str, Any] = {
+                "host": "127.0.0.1",
+                "port": 0,
+                "store": f"sqlite:{db_path}",
+                "demo_step_delay": FAST_STEP_DELAY,
+            }
+            fields.update(overrides)
+            settings = Settings(**fields)
+            stop_event, stopped = trio.Event(), trio.Event()
+
+            async def run(task_status: trio.TaskStatus[list[str]]) -> None:
+                try:
+                    await serve(settings, stop_event.wait, catalog=catalog, task_status=task_status)
+                finally:
+                    stopped.set()
+
+            binds = await nursery.start(run)
+            server = RunningServer(settings, binds[0], stop_event, stopped)
+            servers.append(server)
+            return server
+
+        yield start
+        with trio.fail_after(30):
+            for server in servers:
+                await server.stop()
+
+
+@pytest.fixture
+async def server(start_server: StartServer) -> RunningServer:
+    """A server with the defaults of `start_server`."""
+    return await start_server()
+
+
