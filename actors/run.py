@@ -123,6 +123,7 @@ class RunActor:
         self.history: list[str] = []
         self.status = RunStatus.RUNNING
         self.created_at = time.time()
+        self.finished_at: float | None = None
         self._feeds: set[Feed] = set()
         self._body_scope = trio.CancelScope()
         self._cancel_reason: str | None = None
@@ -142,7 +143,7 @@ class RunActor:
 
     def record(self) -> RunRecord:
         """What the store would say of this run, with the live event count."""
-        return RunRecord(self.info, self.status, self.created_at, None, len(self.history))
+        return RunRecord(self.info, self.status, self.created_at, self.finished_at, len(self.history))
 
     # -- incarnations started by the supervisor ------------------------------------------------
 
@@ -208,12 +209,14 @@ class RunActor:
                 record = RunRecord(self.info, RunStatus.RUNNING, self.created_at)
                 writes.insert(0, CreateRun(record))
             status = final_status(kind, cancelled=self._body_scope.cancelled_caught)
+            finished_at = time.time()
             if status is not None:
-                writes.append(FinishRun(self.run_id, status, time.time(), index + 1))
+                writes.append(FinishRun(self.run_id, status, finished_at, index + 1))
             with trio.CancelScope(shield=True):
                 await self.store.commit(writes)
             if status is not None:
                 self.status = status
+                self.finished_at = finished_at
             self._publish(event)
 
     def _publish(self, event: Event) -> None:
@@ -247,7 +250,12 @@ class RunActor:
 
     def _answer(self, message: RunMessage) -> None:
         if isinstance(message, Subscribe):
-            message.reply.set(self._subscribe(message.start))
+            try:
+                snapshot = self._subscribe(message.start)
+            except IndexBeyondRun as refused:
+                message.reply.fail(refused)  # the asker's mistake: the run carries on
+            else:
+                message.reply.set(snapshot)
         elif isinstance(message, Cancel):
             message.reply.set(self._cancel(message.reason))
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -24,7 +25,7 @@ DEFAULTS = Settings()
 
 def _non_negative_float(text: str) -> float:
     value = float(text)
-    if value < 0:
+    if not math.isfinite(value) or value < 0:
         raise ValueError(text)
     return value
 

@@ -1,0 +1,283 @@
+"""The HTTP routes of web/runs_api.py over a real server: health, workflows, runs, cancel, token.
+
+Runs that must be live while a request is made use a workflow whose step waits on a `trio.Event`
+the test holds, so their status and event count are known exactly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from actors import Step, StepContext, Workflow, WorkflowCatalog
+from actors.workflows.examples.content_creation import WORKFLOW_ID as DEMO
+from actors.workflows.examples.content_creation import WORKFLOW_NAME as DEMO_NAME
+from actors.workflows.examples.content_creation import content_creation_workflow
+from tests.clients import JsonSocket, ws_client
+from tests.conftest import FAST_STEP_DELAY, RunningServer, StartServer
+
+DEMO_EVENTS = 42
+GATED = "gated"
+TICKS = 2
+HELD = TICKS + 2  # events a gated run has while it waits at its gate
+
+
+def make_catalog(release: trio.Event) -> WorkflowCatalog:
+    async def hold(ctx: StepContext) -> str:
+        for tick in range(TICKS):
+            await ctx.progress(f"tick {tick}")
+        await release.wait()
+        return "held"
+
+    catalog = WorkflowCatalog()
+    catalog.add(content_creation_workflow(FAST_STEP_DELAY))
+    catalog.add(Workflow(GATED, "Gated", [Step("hold", hold)], description="waits for the test"))
+    return catalog
+
+
+@pytest.fixture
+def release() -> trio.Event:
+    return trio.Event()
+
+
+@pytest.fixture
+async def gserver(start_server: StartServer, release: trio.Event) -> RunningServer:
+    return await start_server(catalog=make_catalog(release))
+
+
+async def run_demo(client: JsonSocket, message: str = "") -> str:
+    started = await client.start(DEMO, message=message, session_id="s-demo", user_id="u-demo")
+    await client.recv_until_terminal()
+    return str(started["run_id"])
+
+
+async def start_held(client: JsonSocket) -> str:
+    started = await client.start(GATED)
+    with trio.fail_after(10):
+        while (await client.recv())["event_index"] != HELD - 1:
+            pass
+    return str(started["run_id"])
+
+
+def ids(body: dict[str, Any]) -> list[str]:
+    return [r["run_id"] for r in body["runs"]]
+
+
+# -- health and workflows ------------------------------------------------------------------------
+
+
+async def test_health_reports_ok_and_live_runs(gserver: RunningServer, release: trio.Event) -> None:
+    async with httpx.AsyncClient(base_url=gserver.base_url) as http, ws_client(gserver.ws_url) as ws:
+        assert (await http.get("/health")).json() == {"status": "ok", "live_runs": 0}
+        await start_held(ws)
+        answer = await http.get("/health")
+        assert answer.status_code == 200
+        assert answer.json() == {"status": "ok", "live_runs": 1}
+        release.set()
+        await ws.recv_until_terminal()
+
+
+async def test_workflows_lists_the_demo(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        answer = await http.get("/workflows")
+    assert answer.status_code == 200
+    workflows = answer.json()
+    assert [w["id"] for w in workflows] == [DEMO]
+    assert workflows[0]["name"] == DEMO_NAME
+    assert isinstance(workflows[0]["description"], str) and workflows[0]["description"]
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+async def test_runs_lists_newest_first_with_live_and_final_counts(
+    gserver: RunningServer, release: trio.Event
+) -> None:
+    async with httpx.AsyncClient(base_url=gserver.base_url) as http, ws_client(gserver.ws_url) as ws:
+        assert (await http.get("/runs")).json() == {"runs": []}
+        done = await run_demo(ws, message="first")
+        live = await start_held(ws)
+        runs = (await http.get("/runs")).json()["runs"]
+        assert [r["run_id"] for r in runs] == [live, done]
+        held, finished = runs
+        assert held["status"] == "RUNNING" and held["event_count"] == HELD
+        assert held["workflow_id"] == GATED and held["finished_at"] is None
+        assert finished["status"] == "COMPLETED" and finished["event_count"] == DEMO_EVENTS
+        assert finished["workflow_id"] == DEMO and finished["workflow_name"] == DEMO_NAME
+        assert finished["input"] == "first"
+        assert finished["session_id"] == "s-demo" and finished["user_id"] == "u-demo"
+        assert finished["finished_at"] >= finished["created_at"]
+        release.set()
+        await ws.recv_until_terminal()
+        runs = (await http.get("/runs")).json()["runs"]
+    assert [(r["run_id"], r["status"], r["event_count"]) for r in runs] == [
+        (live, "COMPLETED", HELD + 3),
+        (done, "COMPLETED", DEMO_EVENTS),
+    ]
+
+
+async def test_runs_limit_and_status_filters(gserver: RunningServer, release: trio.Event) -> None:
+    async with httpx.AsyncClient(base_url=gserver.base_url) as http, ws_client(gserver.ws_url) as ws:
+        first = await run_demo(ws)
+        second = await run_demo(ws)
+        live = await start_held(ws)
+        assert ids((await http.get("/runs", params={"limit": 1})).json()) == [live]
+        assert ids((await http.get("/runs", params={"limit": 2})).json()) == [live, second]
+        assert ids((await http.get("/runs", params={"limit": 1000})).json()) == [live, second, first]
+        assert ids((await http.get("/runs", params={"status": "running"})).json()) == [live]
+        assert ids((await http.get("/runs", params={"status": "RUNNING"})).json()) == [live]
+        completed = (await http.get("/runs", params={"status": "completed"})).json()
+        assert ids(completed) == [second, first]
+        both = await http.get("/runs", params={"status": "completed", "limit": 1})
+        assert ids(both.json()) == [second]
+        assert ids((await http.get("/runs", params={"status": "error"})).json()) == []
+        release.set()
+        await ws.recv_until_terminal()
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"limit": "abc"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "-1"}, "limit"),
+        ({"limit": "1.5"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": ""}, "limit"),
+        ({"status": "bogus"}, "status"),
+        ({"status": ""}, "status"),
+        ({"status": "done", "limit": "5"}, "status"),
+    ],
+)
+async def test_runs_bad_query_parameters_get_422_naming_the_parameter(
+    server: RunningServer, params: dict[str, str], named: str
+) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        answer = await http.get("/runs", params=params)
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert detail.startswith(named) and repr(params[named]) in detail
+
+
+async def test_get_run_live_finished_and_unknown(gserver: RunningServer, release: trio.Event) -> None:
+    async with httpx.AsyncClient(base_url=gserver.base_url) as http, ws_client(gserver.ws_url) as ws:
+        done = await run_demo(ws, message="hi")
+        live = await start_held(ws)
+        answer = await http.get(f"/runs/{done}")
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["run_id"] == done and body["status"] == "COMPLETED"
+        assert body["event_count"] == DEMO_EVENTS and body["input"] == "hi"
+        assert body["finished_at"] is not None
+        held = (await http.get(f"/runs/{live}")).json()
+        assert held["status"] == "RUNNING" and held["event_count"] == HELD
+        missing = await http.get("/runs/no-such-run")
+        assert missing.status_code == 404
+        assert missing.json() == {"detail": "Run no-such-run not found"}
+        release.set()
+        await ws.recv_until_terminal()
+
+
+# -- cancel --------------------------------------------------------------------------------------
+
+
+async def test_cancel_over_http_ends_the_run_for_websocket_followers(
+    gserver: RunningServer,
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=gserver.base_url) as http,
+        ws_client(gserver.ws_url) as starter,
+        ws_client(gserver.ws_url) as follower,
+    ):
+        run_id = await start_held(starter)
+        await follower.send({"action": "reconnect", "run_id": run_id, "last_event_index": HELD - 1})
+        assert (await follower.recv())["event"] == "subscribed"
+        answer = await http.post(f"/workflows/{GATED}/runs/{run_id}/cancel")
+        assert answer.status_code == 200
+        assert answer.json() == {"run_id": run_id, "status": "cancelling", "cancelled": True}
+        for client in (starter, follower):
+            end = await client.recv_until_terminal()
+            assert [f["event"] for f in end] == ["WorkflowCancelled", "WorkflowCompleted"]
+            assert [f["event_index"] for f in end] == [HELD, HELD + 1]
+        record = (await http.get(f"/runs/{run_id}")).json()
+        assert record["status"] == "CANCELLED" and record["event_count"] == HELD + 2
+        again = await http.post(f"/workflows/{GATED}/runs/{run_id}/cancel")
+        assert again.status_code == 409
+        assert run_id in again.json()["detail"] and "CANCELLED" in again.json()["detail"]
+
+
+async def test_cancel_of_a_completed_run_is_409(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as http, ws_client(server.ws_url) as ws:
+        done = await run_demo(ws)
+        answer = await http.post(f"/workflows/{DEMO}/runs/{done}/cancel")
+        assert answer.status_code == 409
+        assert "COMPLETED" in answer.json()["detail"]
+        assert (await http.get(f"/runs/{done}")).json()["status"] == "COMPLETED"
+
+
+async def test_cancel_of_unknown_run_or_in_the_wrong_workflow_is_404(
+    gserver: RunningServer, release: trio.Event
+) -> None:
+    async with httpx.AsyncClient(base_url=gserver.base_url) as http, ws_client(gserver.ws_url) as ws:
+        unknown = await http.post(f"/workflows/{DEMO}/runs/nope/cancel")
+        assert unknown.status_code == 404
+        assert unknown.json() == {"detail": "Run nope not found"}
+        live = await start_held(ws)
+        wrong = await http.post(f"/workflows/{DEMO}/runs/{live}/cancel")
+        assert wrong.status_code == 404
+        assert live in wrong.json()["detail"] and DEMO in wrong.json()["detail"]
+        # the refused cancel changed nothing: the run is still running and completes normally
+        assert (await http.get(f"/runs/{live}")).json()["status"] == "RUNNING"
+        release.set()
+        end = await ws.recv_until_terminal()
+    assert end[-1]["event"] == "WorkflowCompleted" and end[-1].get("status") != "cancelled"
+
+
+# -- token -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}])
+async def test_with_a_token_every_route_but_health_needs_the_bearer_header(
+    start_server: StartServer, headers: dict[str, str]
+) -> None:
+    srv = await start_server(token="s3cret")
+    run_id = str(uuid.uuid4())
+    async with httpx.AsyncClient(base_url=srv.base_url, headers=headers) as http:
+        health = await http.get("/health")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        for method, path in [
+            ("GET", "/workflows"),
+            ("GET", "/runs"),
+            ("GET", f"/runs/{run_id}"),
+            ("POST", f"/workflows/{DEMO}/runs/{run_id}/cancel"),
+        ]:
+            answer = await http.request(method, path)
+            assert answer.status_code == 401, path
+            assert "Bearer" in answer.json()["detail"]
+
+
+async def test_with_a_token_the_right_bearer_header_is_let_in(start_server: StartServer) -> None:
+    srv = await start_server(token="s3cret")
+    headers = {"Authorization": "Bearer s3cret"}
+    async with httpx.AsyncClient(base_url=srv.base_url, headers=headers) as http:
+        assert (await http.get("/workflows")).status_code == 200
+        assert (await http.get("/runs")).json() == {"runs": []}
+        assert (await http.get("/runs/x")).status_code == 404
+        assert (await http.post(f"/workflows/{DEMO}/runs/x/cancel")).status_code == 404
+
+
+async def test_get_run_right_after_the_terminal_event_is_complete(server: RunningServer) -> None:
+    """A client that has seen WorkflowCompleted and asks at once gets the final record:
+    status COMPLETED, every event counted, and a finished_at."""
+    async with httpx.AsyncClient(base_url=server.base_url) as http, ws_client(server.ws_url) as ws:
+        for _ in range(5):
+            done = await run_demo(ws)
+            body = (await http.get(f"/runs/{done}")).json()
+            assert body["status"] == "COMPLETED" and body["event_count"] == DEMO_EVENTS
+            assert body["finished_at"] is not None
+            listed = (await http.get("/runs", params={"limit": 1})).json()["runs"][0]
+            assert listed["run_id"] == done and listed["finished_at"] is not None
