@@ -22,6 +22,10 @@ from actors.workflows.catalog import WorkflowDefinition
 log = logging.getLogger(__name__)
 
 
+class RegistryClosed(Exception):
+    """The registry starts no more runs: the runtime is shutting down."""
+
+
 @attrs.frozen
 class StartRun:
     info: RunInfo
@@ -46,7 +50,15 @@ class RunEnded:
     run_id: str
 
 
-RegistryMessage = StartRun | Lookup | CancelAll | RunEnded
+@attrs.frozen
+class StopAccepting:
+    """From now on StartRun is refused; runs asked for before this message still start (the
+    mailbox is FIFO), so none slips past the shutdown that sends it."""
+
+    reply: Reply[None]
+
+
+RegistryMessage = StartRun | Lookup | CancelAll | RunEnded | StopAccepting
 
 
 class Registry:
@@ -57,6 +69,7 @@ class Registry:
         self.mailbox: Mailbox[RegistryMessage] = Mailbox.open("registry")
         self.live: dict[str, RunActor] = {}
         self._changed = trio.Event()
+        self.accepting = True
 
     @property
     def address(self) -> Address[RegistryMessage]:
@@ -72,7 +85,13 @@ class Registry:
 
     async def _handle(self, message: RegistryMessage) -> None:
         if isinstance(message, StartRun):
-            message.reply.set(self._start(message.info, message.workflow))
+            if self.accepting:
+                message.reply.set(self._start(message.info, message.workflow))
+            else:
+                message.reply.fail(RegistryClosed())
+        elif isinstance(message, StopAccepting):
+            self.accepting = False
+            message.reply.set(None)
         elif isinstance(message, Lookup):
             actor = self.live.get(message.run_id)
             message.reply.set(None if actor is None else actor.mailbox.address)
@@ -90,8 +109,6 @@ class Registry:
         self.live[info.run_id] = actor
 
         def on_exit(error: Exception | None) -> None:
-            if error is not None:
-                actor.abandon()
             try:
                 self.address.tell(RunEnded(info.run_id))
             except ActorGone:
@@ -103,6 +120,7 @@ class Registry:
                 start=actor.run,
                 restart=Restart.TRANSIENT,
                 recover=actor.recover,
+                give_up=actor.give_up,
                 on_exit=on_exit,
             )
         )

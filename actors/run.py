@@ -128,6 +128,7 @@ class RunActor:
         self._body_scope = trio.CancelScope()
         self._cancel_reason: str | None = None
         self._emit_lock = trio.StrictFIFOLock()
+        self._store_failure: StoreError | None = None
 
     @property
     def run_id(self) -> str:
@@ -159,16 +160,31 @@ class RunActor:
         """After a crash: close the run from its durable history with a terminal error."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(serve_mailbox, self.mailbox, self._handle)
-            if not self.status.finished:
-                await self._reload_history()
-                if not self.history:
-                    await self._emit(WORKFLOW_STARTED, {})
-                await self._emit(
-                    WORKFLOW_ERROR,
-                    {"error": f"run actor crashed: {type(crash).__name__}: {crash}", "reason": "crashed"},
-                )
+            await self._end_after_crash(crash)
             nursery.cancel_scope.cancel()
         self._close()
+
+    async def give_up(self, crash: Exception) -> None:
+        """The supervisor stopped restarting this run: record its end if the store still lets us,
+        then refuse everything (followers finish from the store)."""
+        try:
+            await self._end_after_crash(crash)
+        except Exception:
+            log.exception("run %s: could not record the end of a given-up run", self.run_id)
+        self.abandon()
+
+    async def _end_after_crash(self, crash: Exception) -> None:
+        """Adopt the durable history; unless it already ends, close it with a terminal error."""
+        if self.status.finished:
+            return
+        self._store_failure = None
+        await self._reload_history()
+        if self.status.finished:
+            return
+        if not self.history:
+            await self._emit(WORKFLOW_STARTED, {})
+        error = f"run actor crashed: {type(crash).__name__}: {crash}"
+        await self._emit(WORKFLOW_ERROR, {"error": error, "reason": "crashed"})
 
     # -- the body ----------------------------------------------------------------------------
 
@@ -179,13 +195,15 @@ class RunActor:
             with self._body_scope:
                 fields = await self.workflow.execute(self.info, self._emit_step_event)
                 kind = WORKFLOW_COMPLETED
-        except StoreError:
-            raise  # the actor cannot record events: a crash of the actor, not of the body
         except WorkflowFailed as failure:
             fields = {"error": str(failure)}
         except Exception as error:
             log.warning("run %s: workflow body raised", self.run_id, exc_info=error)
             fields = {"error": f"{type(error).__name__}: {error}"}
+        if self._store_failure is not None:
+            # The actor could not record an event, whatever the body made of that: this is a
+            # crash of the actor, for its supervisor to recover, not a failure of the body.
+            raise self._store_failure
         if self._body_scope.cancelled_caught:
             reason = self._cancel_reason or "cancelled"
             await self._emit(WORKFLOW_CANCELLED, {"reason": reason})
@@ -200,6 +218,8 @@ class RunActor:
 
     async def _emit(self, kind: str, fields: dict[str, Any]) -> None:
         async with self._emit_lock:
+            if self._store_failure is not None:
+                raise self._store_failure  # nothing more until the supervisor has recovered us
             if self.status.finished:
                 raise RuntimeError(f"run {self.run_id} is finished; {kind} was not recorded")
             index = len(self.history)
@@ -212,8 +232,12 @@ class RunActor:
             finished_at = time.time()
             if status is not None:
                 writes.append(FinishRun(self.run_id, status, finished_at, index + 1))
-            with trio.CancelScope(shield=True):
-                await self.store.commit(writes)
+            try:
+                with trio.CancelScope(shield=True):
+                    await self.store.commit(writes)
+            except StoreError as failure:
+                self._store_failure = failure
+                raise
             if status is not None:
                 self.status = status
                 self.finished_at = finished_at
@@ -239,9 +263,15 @@ class RunActor:
             self._feeds.clear()
 
     async def _reload_history(self) -> None:
+        """The store is the truth after a crash: it may hold events never published (the commit
+        succeeded but its acknowledgement was lost), the terminal one included."""
         count = await self.store.count_events(self.run_id)
         if count != len(self.history):
             self.history = await self.store.read_events(self.run_id, 0, count)
+        record = await self.store.get_run(self.run_id)
+        if record is not None and record.status.finished:
+            self.status = record.status
+            self.finished_at = record.finished_at
 
     # -- the mailbox -------------------------------------------------------------------------
 

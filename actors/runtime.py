@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import attrs
 import trio
@@ -21,13 +22,23 @@ import trio
 from actors.actor import ActorGone
 from actors.events import RunInfo, RunStatus
 from actors.follow import Follow
-from actors.registry import CancelAll, Lookup, Registry, StartRun
+from actors.actor import Reply
+from actors.registry import (
+    CancelAll,
+    Lookup,
+    Registry,
+    RegistryClosed,
+    RegistryMessage,
+    StartRun,
+    StopAccepting,
+)
 from actors.run import DEFAULT_FEED_CAPACITY, Cancel, IndexBeyondRun, Snapshot, Subscribe, closing_writes
 from actors.store.base import RunRecord, Store
 from actors.supervisor import ChildSpec, Restart, Supervisor
 from actors.workflows.catalog import WorkflowCatalog
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SHUTDOWN_REASON = "server shutting down"
 CANCELLED_RUNS_DEADLINE = 10.0  # seconds for cancelled runs to record their end at shutdown
@@ -81,8 +92,16 @@ class Runtime:
             user_id=user_id,
             message=message,
         )
-        await self._registry.address.ask(lambda reply: StartRun(info, workflow, reply))
+        await self._ask_registry(lambda reply: StartRun(info, workflow, reply))
         return info
+
+    async def _ask_registry(self, make: Callable[[Reply[T]], RegistryMessage]) -> T:
+        """Ask the registry; once it is closed (shutdown began, or the runtime has exited) every
+        request is refused with RuntimeClosing instead of waiting."""
+        try:
+            return await self._registry.address.ask(make)
+        except (ActorGone, RegistryClosed):
+            raise RuntimeClosing() from None
 
     async def follow(self, run_id: str, start: int = 0) -> Follow:
         """Subscribe to `run_id` from event `start` (ignored for a finished run, which replays in
@@ -98,7 +117,7 @@ class Runtime:
         return resubscribe
 
     async def _subscribe(self, run_id: str, start: int) -> Snapshot:
-        address = await self._registry.address.ask(lambda reply: Lookup(run_id, reply))
+        address = await self._ask_registry(lambda reply: Lookup(run_id, reply))
         if address is not None:
             try:
                 return await address.ask(lambda reply: Subscribe(start, reply))
@@ -116,7 +135,7 @@ class Runtime:
 
     async def cancel(self, run_id: str, reason: str = "cancelled by request") -> CancelOutcome:
         """Ask a run to stop; it ends with `WorkflowCancelled` then `WorkflowCompleted`."""
-        address = await self._registry.address.ask(lambda reply: Lookup(run_id, reply))
+        address = await self._ask_registry(lambda reply: Lookup(run_id, reply))
         if address is not None:
             try:
                 cancelling = await address.ask(lambda reply: Cancel(reason, reply))
@@ -146,10 +165,14 @@ class Runtime:
 
     async def shutdown(self, grace: float) -> None:
         self.closing = True
+        try:
+            await self._ask_registry(StopAccepting)
+        except RuntimeClosing:
+            return  # shut down already
         with trio.move_on_after(grace):
             await self._registry.wait_until_idle()
         if self._registry.live:
-            count = await self._registry.address.ask(lambda reply: CancelAll(SHUTDOWN_REASON, reply))
+            count = await self._ask_registry(lambda reply: CancelAll(SHUTDOWN_REASON, reply))
             log.info("shutdown: cancelled %d running runs", count)
         with trio.move_on_after(CANCELLED_RUNS_DEADLINE):
             await self._registry.wait_until_idle()
@@ -182,15 +205,20 @@ async def open_runtime(
     shutdown_grace: float = 0.0,
 ) -> AsyncIterator[Runtime]:
     await close_interrupted_runs(store)
-    async with trio.open_nursery() as nursery:
-        runs = Supervisor(nursery)
-        registry = Registry(store, runs, feed_capacity=feed_capacity)
-        root = Supervisor(nursery, intensity=3, period=5.0)
-        root.start_child(ChildSpec("registry", registry.run, restart=Restart.PERMANENT))
-        runtime = Runtime(store, catalog, registry)
-        try:
-            yield runtime
-        finally:
-            with trio.CancelScope(shield=True):
-                await runtime.shutdown(shutdown_grace)
-            nursery.cancel_scope.cancel()
+    registry: Registry | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            runs = Supervisor(nursery)
+            registry = Registry(store, runs, feed_capacity=feed_capacity)
+            root = Supervisor(nursery, intensity=3, period=5.0)
+            root.start_child(ChildSpec("registry", registry.run, restart=Restart.PERMANENT))
+            runtime = Runtime(store, catalog, registry)
+            try:
+                yield runtime
+            finally:
+                with trio.CancelScope(shield=True):
+                    await runtime.shutdown(shutdown_grace)
+                nursery.cancel_scope.cancel()
+    finally:
+        if registry is not None:
+            registry.mailbox.close()  # whatever is still queued, or comes later, is refused

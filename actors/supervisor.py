@@ -32,13 +32,15 @@ class Restart(enum.Enum):
 @attrs.frozen
 class ChildSpec:
     """How to run one child. `recover(error)` is the incarnation started after a crash; it defaults
-    to starting afresh. `on_exit(error)` runs once when the child is done for good: `None` after a
+    to starting afresh. `give_up(error)` is awaited once when the child is given up, for a last
+    clean-up (its own failure is logged). `on_exit(error)` runs once when the child is done for good: `None` after a
     normal end, the last error when it was given up."""
 
     name: str
     start: Callable[[], Awaitable[None]]
     restart: Restart = Restart.TRANSIENT
     recover: Callable[[Exception], Awaitable[None]] | None = None
+    give_up: Callable[[Exception], Awaitable[None]] | None = None
     on_exit: Callable[[Exception | None], None] | None = None
 
 
@@ -82,12 +84,17 @@ class Supervisor:
                 self.crashes += 1
                 if spec.restart is Restart.TEMPORARY or not budget.allow(trio.current_time()):
                     log.error("child %s crashed; giving it up", spec.name, exc_info=error)
+                    await _give_up(spec, error)
                     _notify_exit(spec, error)
                     return
                 log.error("child %s crashed; restarting it", spec.name, exc_info=error)
                 incarnation = _recovery(spec, error)
                 continue
             if spec.restart is Restart.PERMANENT:
+                if not budget.allow(trio.current_time()):
+                    log.error("child %s keeps ending; giving it up", spec.name)
+                    _notify_exit(spec, None)
+                    return
                 incarnation = spec.start
                 continue
             _notify_exit(spec, None)
@@ -111,6 +118,15 @@ def _recovery(spec: ChildSpec, error: Exception) -> Callable[[], Awaitable[None]
         await recover(error)
 
     return incarnation
+
+
+async def _give_up(spec: ChildSpec, error: Exception) -> None:
+    if spec.give_up is None:
+        return
+    try:
+        await spec.give_up(error)
+    except Exception:
+        log.exception("giving up child %s failed", spec.name)
 
 
 def _notify_exit(spec: ChildSpec, error: Exception | None) -> None:

@@ -24,11 +24,12 @@ class GroupCommitter:
         self._pending: list[tuple[Sequence[Write], Reply[None]]] = []
         self._wakeup = trio.Event()
         self._closing = False
+        self._running = False
         self.rounds = 0
         self.writes = 0
 
     async def commit(self, writes: Sequence[Write]) -> None:
-        if self._closing:
+        if self._closing or not self._running:
             raise StoreError("the store is closed")
         reply: Reply[None] = Reply()
         self._pending.append((writes, reply))
@@ -37,17 +38,24 @@ class GroupCommitter:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The writer task. Returns once `close` was called and everything queued is durable."""
+        self._running = True
         task_status.started()
-        while True:
-            await self._wakeup.wait()
-            self._wakeup = trio.Event()
-            while self._pending:
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
-                with trio.CancelScope(shield=True):
-                    await self._commit_round(batch)
-            if self._closing:
-                return
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup = trio.Event()
+                while self._pending:
+                    batch = self._pending[: self._max_batch]
+                    del self._pending[: self._max_batch]
+                    with trio.CancelScope(shield=True):
+                        await self._commit_round(batch)
+                if self._closing:
+                    return
+        finally:
+            self._running = False
+            for _, reply in self._pending:  # only when cancelled: nobody will write these
+                reply.fail(StoreError("the store's writer stopped"))
+            self._pending.clear()
 
     def close(self) -> None:
         """Refuse new commits; the writer finishes what is queued and returns."""

@@ -14,15 +14,18 @@ import attrs
 import trio
 
 from actors.events import RunStatus
-from actors.store.base import AppendEvent, CreateRun, FinishRun, RunRecord, StoreError, Write
+from actors.store.base import AppendEvent, CreateRun, RunRecord, StoreError, Write
 
 
 class MemoryStore:
     def __init__(self) -> None:
         self._runs: dict[str, RunRecord] = {}
         self._events: dict[str, list[str]] = {}
+        self.closed = False
 
     async def commit(self, writes: Sequence[Write]) -> None:
+        if self.closed:
+            raise StoreError("the store is closed")
         self._check(writes)
         for write in writes:
             if isinstance(write, CreateRun):
@@ -79,4 +82,8 @@ class MemoryStore:
 
 @asynccontextmanager
 async def open_memory_store() -> AsyncIterator[MemoryStore]:
-    yield MemoryStore()
+    store = MemoryStore()
+    try:
+        yield store
+    finally:
+        store.closed = True

@@ -1,0 +1,315 @@
+"""The store contract (actors/store/base.py) that every store keeps, run against the memory store
+and a real SQLite file; plus `parse_store_url` / `open_store` (actors/store/__init__.py).
+
+The builders at the top are shared with test_memory.py and test_sqlite.py."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+import pytest
+import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actors.events import RunInfo, RunStatus, encode_event
+from actors.store import (
+    AppendEvent,
+    CreateRun,
+    FinishRun,
+    RunRecord,
+    Store,
+    StoreError,
+    open_store,
+    parse_store_url,
+)
+from actors.store.memory import open_memory_store
+from actors.store.sqlite import open_sqlite_store
+
+# --- builders ----------------------------------------------------------------------------------
+
+
+def info(run_id: str, user_id: str | None = None, message: str = "") -> RunInfo:
+    return RunInfo(run_id, "wf", "Workflow", f"session-{run_id}", user_id, message)
+
+
+def record(
+    run_id: str, created_at: float = 1.0, status: RunStatus = RunStatus.RUNNING
+) -> RunRecord:
+    return RunRecord(info(run_id), status, created_at)
+
+
+def create(run_id: str, created_at: float = 1.0) -> CreateRun:
+    return CreateRun(record(run_id, created_at))
+
+
+def frame(run_id: str, index: int) -> str:
+    return encode_event(info(run_id), index, "StepProgress", {"content": f"{run_id}/{index}"}).frame
+
+
+def append(run_id: str, index: int) -> AppendEvent:
+    return AppendEvent(run_id, index, frame(run_id, index))
+
+
+def appends(run_id: str, start: int, stop: int) -> list[AppendEvent]:
+    return [append(run_id, i) for i in range(start, stop)]
+
+
+def indices(frames: list[str]) -> list[int]:
+    return [json.loads(f)["event_index"] for f in frames]
+
+
+Opener = Callable[[Path], AbstractAsyncContextManager[Store]]
+
+
+def memory_opener(_: Path) -> AbstractAsyncContextManager[Store]:
+    return open_memory_store()
+
+
+def sqlite_opener(directory: Path) -> AbstractAsyncContextManager[Store]:
+    return open_sqlite_store(directory / f"store-{uuid.uuid4().hex}.db")
+
+
+OPENERS = {"memory": memory_opener, "sqlite": sqlite_opener}
+
+
+@pytest.fixture(params=list(OPENERS))
+def opener(request: pytest.FixtureRequest) -> Opener:
+    return OPENERS[request.param]
+
+
+@pytest.fixture
+async def store(opener: Opener, tmp_path: Path) -> AsyncIterator[Store]:
+    async with opener(tmp_path) as opened:
+        yield opened
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+async def test_created_run_reads_back(store: Store) -> None:
+    rec = RunRecord(
+        RunInfo("r1", "wf", "Workflow", "s1", "u1", "héllo 🙂"), RunStatus.RUNNING, 1700000000.25
+    )
+    await store.commit([CreateRun(rec)])
+    assert await store.get_run("r1") == rec
+    assert await store.get_run("missing") is None
+    assert await store.count_events("r1") == 0
+    assert await store.read_events("r1", 0, 10) == []
+
+
+async def test_list_runs_newest_first_with_status_filter_and_limit(store: Store) -> None:
+    await store.commit([create(f"r{i}", created_at=float(i)) for i in (3, 1, 4, 0, 2)])
+    await store.commit([FinishRun("r1", RunStatus.COMPLETED, 10.0, 0)])
+    await store.commit([FinishRun("r3", RunStatus.ERROR, 11.0, 0)])
+    await store.commit([FinishRun("r4", RunStatus.COMPLETED, 12.0, 0)])
+
+    def ids(records: list[RunRecord]) -> list[str]:
+        return [r.info.run_id for r in records]
+
+    assert ids(await store.list_runs(10)) == ["r4", "r3", "r2", "r1", "r0"]
+    assert ids(await store.list_runs(2)) == ["r4", "r3"]
+    assert ids(await store.list_runs(0)) == []
+    assert ids(await store.list_runs(10, RunStatus.COMPLETED)) == ["r4", "r1"]
+    assert ids(await store.list_runs(1, RunStatus.COMPLETED)) == ["r4"]
+    assert ids(await store.list_runs(10, RunStatus.RUNNING)) == ["r2", "r0"]
+    assert ids(await store.list_runs(10, RunStatus.CANCELLED)) == []
+
+
+async def test_finish_run_updates_status_finished_at_and_event_count(store: Store) -> None:
+    await store.commit([create("r", created_at=5.0), *appends("r", 0, 3)])
+    await store.commit([*appends("r", 3, 4), FinishRun("r", RunStatus.CANCELLED, 9.5, 4)])
+    got = await store.get_run("r")
+    assert got is not None
+    assert (got.status, got.finished_at, got.event_count) == (RunStatus.CANCELLED, 9.5, 4)
+    assert got.info == info("r") and got.created_at == 5.0  # the rest is unchanged
+    assert await store.count_events("r") == 4
+
+
+async def test_unfinished_runs_are_the_running_ones(store: Store) -> None:
+    await store.commit([create("a", 1.0), create("b", 2.0), create("c", 3.0)])
+    await store.commit([FinishRun("b", RunStatus.ERROR, 4.0, 0)])
+    unfinished = await store.unfinished_runs()
+    assert sorted(r.info.run_id for r in unfinished) == ["a", "c"]
+    assert all(r.status is RunStatus.RUNNING for r in unfinished)
+    await store.commit([FinishRun("a", RunStatus.COMPLETED, 5.0, 0)])
+    await store.commit([FinishRun("c", RunStatus.CANCELLED, 5.0, 0)])
+    assert await store.unfinished_runs() == []
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+async def test_read_events_pages_in_index_order(store: Store) -> None:
+    await store.commit([create("r"), *appends("r", 0, 4)])
+    await store.commit(appends("r", 4, 10))
+    assert await store.read_events("r", 0, 100) == [frame("r", i) for i in range(10)]
+    assert indices(await store.read_events("r", 0, 3)) == [0, 1, 2]
+    assert indices(await store.read_events("r", 3, 3)) == [3, 4, 5]
+    assert indices(await store.read_events("r", 9, 3)) == [9]
+    assert await store.read_events("r", 10, 3) == []
+    assert await store.read_events("r", 50, 3) == []
+    assert await store.read_events("r", 2, 0) == []
+    assert await store.count_events("r") == 10
+    assert await store.read_events("other", 0, 10) == []
+    assert await store.count_events("other") == 0
+
+
+async def test_events_of_runs_do_not_mix(store: Store) -> None:
+    await store.commit([create("a"), create("b", 2.0)])
+    await store.commit([append("a", 0), append("b", 0), append("a", 1)])
+    assert await store.read_events("a", 0, 10) == [frame("a", 0), frame("a", 1)]
+    assert await store.read_events("b", 0, 10) == [frame("b", 0)]
+
+
+async def test_frames_are_stored_verbatim(store: Store) -> None:
+    text = '{"event":"StepProgress","content":"é🙂 \\"quoted\\"\\n","event_index":0}'
+    await store.commit([create("r"), AppendEvent("r", 0, text)])
+    assert await store.read_events("r", 0, 1) == [text]
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+async def test_a_duplicate_event_index_is_refused_and_changes_nothing(store: Store) -> None:
+    """A commit is all or none: a duplicate (run_id, idx) fails the whole commit."""
+    await store.commit([create("r"), *appends("r", 0, 3)])
+    with pytest.raises(StoreError):
+        await store.commit([append("r", 3), AppendEvent("r", 1, "duplicate")])
+    assert await store.read_events("r", 0, 10) == [frame("r", i) for i in range(3)]
+    await store.commit([append("r", 3)])  # the store is still usable
+    assert await store.count_events("r") == 4
+
+
+async def test_a_duplicate_run_is_refused(store: Store) -> None:
+    await store.commit([create("r", 1.0)])
+    with pytest.raises(StoreError):
+        await store.commit([create("r", 2.0)])
+    got = await store.get_run("r")
+    assert got is not None and got.created_at == 1.0
+
+
+async def test_a_bad_commit_fails_only_its_own_caller(store: Store) -> None:
+    """Concurrent commits: the one with a duplicate index gets StoreError, all others land."""
+    runs = [f"r{i}" for i in range(8)]
+    await store.commit([create(r, float(i)) for i, r in enumerate(runs)])
+    await store.commit([append("r0", 0)])
+    results: dict[str, BaseException | None] = {}
+
+    async def commit(run_id: str, index: int) -> None:
+        try:
+            await store.commit([append(run_id, index)])
+        except StoreError as error:
+            results[f"{run_id}/{index}"] = error
+        else:
+            results[f"{run_id}/{index}"] = None
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(commit, "r0", 0)  # duplicate
+            for run_id in runs[1:]:
+                nursery.start_soon(commit, run_id, 0)
+    assert isinstance(results.pop("r0/0"), StoreError)
+    assert results == {f"{r}/0": None for r in runs[1:]}
+    for run_id in runs:
+        assert await store.read_events(run_id, 0, 10) == [frame(run_id, 0)]
+
+
+async def test_commits_after_close_are_refused(opener: Opener, tmp_path: Path) -> None:
+    async with opener(tmp_path) as store:
+        await store.commit([create("r")])
+    with pytest.raises(StoreError):
+        await store.commit([append("r", 0)])
+
+
+# --- property: any interleaving reads back gap-free --------------------------------------------
+
+
+run_plans = st.lists(
+    # per run: the sizes of its successive commits, and checkpoints taken before each commit
+    st.lists(
+        st.tuples(st.integers(min_value=1, max_value=6), st.integers(min_value=0, max_value=3)),
+        min_size=1,
+        max_size=6,
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(plans=run_plans, page=st.integers(min_value=1, max_value=7))
+async def test_interleaved_appends_read_back_in_order_without_gaps(
+    opener: Opener, tmp_path: Path, plans: list[list[tuple[int, int]]], page: int
+) -> None:
+    """Each run commits its events in order (as a run actor does); the runs interleave their
+    commits arbitrarily. Reading back, page by page, gives each run's frames 0..n-1."""
+    async with opener(tmp_path) as store:
+
+        async def run(run_id: str, plan: list[tuple[int, int]]) -> None:
+            await store.commit([create(run_id)])
+            next_index = 0
+            for size, pauses in plan:
+                for _ in range(pauses):
+                    await trio.lowlevel.checkpoint()
+                await store.commit(appends(run_id, next_index, next_index + size))
+                next_index += size
+
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                for n, plan in enumerate(plans):
+                    nursery.start_soon(run, f"run{n}", plan)
+
+        for n, plan in enumerate(plans):
+            run_id, total = f"run{n}", sum(size for size, _ in plan)
+            frames: list[str] = []
+            while batch := await store.read_events(run_id, len(frames), page):
+                assert len(batch) <= page
+                frames.extend(batch)
+            assert indices(frames) == list(range(total))
+            assert frames == [frame(run_id, i) for i in range(total)]
+            assert await store.count_events(run_id) == total
+
+
+# --- parse_store_url / open_store --------------------------------------------------------------
+
+
+def test_parse_store_url_accepts_memory_and_sqlite_path() -> None:
+    assert parse_store_url("memory") == ("memory", "")
+    assert parse_store_url("sqlite:./runcast.db") == ("sqlite", "./runcast.db")
+    assert parse_store_url("sqlite:/tmp/a:b.db") == ("sqlite", "/tmp/a:b.db")
+
+
+@pytest.mark.parametrize(
+    "url", ["", "sqlite", "sqlite:", "redis://localhost", "Memory", "memory:", "postgres:db"]
+)
+def test_parse_store_url_rejects_others_naming_what_is_accepted(url: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_store_url(url)
+    message = str(raised.value)
+    assert "'memory'" in message and "'sqlite:PATH'" in message
+    assert repr(url) in message
+
+
+async def test_open_store_opens_the_named_store(tmp_path: Path) -> None:
+    path = tmp_path / "opened.db"
+    async with open_store(f"sqlite:{path}") as store:
+        await store.commit([create("r"), append("r", 0)])
+    assert path.exists()
+    async with open_store(f"sqlite:{path}") as store:
+        assert await store.read_events("r", 0, 10) == [frame("r", 0)]
+    async with open_store("memory") as store:
+        assert await store.get_run("r") is None
+        await store.commit([create("r")])
+        assert await store.get_run("r") == record("r")
+    with pytest.raises(ValueError, match="sqlite:PATH"):
+        async with open_store("nope"):
+            pass

@@ -1,0 +1,135 @@
+"""actors/store/sqlite.py, beyond the shared contract (test_contract.py): histories survive closing
+and reopening the file (guarantee 3), concurrent commits share group-commit rounds, and a bad
+write in a shared round fails only its own caller."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import trio
+
+from actors.events import RunStatus
+from actors.store import AppendEvent, FinishRun, StoreError
+from actors.store.sqlite import SQLiteStore, open_sqlite_store
+from tests.actors.store.test_contract import append, appends, create, frame, info
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "runcast.db"
+
+
+async def test_data_survives_closing_and_reopening_the_file(path: Path) -> None:
+    async with open_sqlite_store(path) as store:
+        await store.commit([create("done", 1.0), *appends("done", 0, 5)])
+        await store.commit([FinishRun("done", RunStatus.COMPLETED, 3.0, 5)])
+        await store.commit([create("live", 2.0), *appends("live", 0, 2)])
+        before = (await store.list_runs(10), await store.read_events("done", 0, 10))
+    async with open_sqlite_store(path) as store:
+        assert (await store.list_runs(10), await store.read_events("done", 0, 10)) == before
+        assert await store.read_events("live", 0, 10) == [frame("live", 0), frame("live", 1)]
+        assert [r.info.run_id for r in await store.unfinished_runs()] == ["live"]
+        done = await store.get_run("done")
+        assert done is not None
+        assert (done.status, done.finished_at, done.event_count) == (RunStatus.COMPLETED, 3.0, 5)
+        assert done.info == info("done")
+        # appending continues where the history ends, and duplicates are still refused
+        await store.commit(appends("live", 2, 3))
+        with pytest.raises(StoreError):
+            await store.commit([append("live", 0)])
+    async with open_sqlite_store(path) as store:
+        assert await store.count_events("live") == 3
+
+
+async def test_the_file_is_in_wal_mode_with_the_schema(path: Path) -> None:
+    async with open_sqlite_store(path):
+        pass
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
+        assert {"runs", "events"} <= tables
+    finally:
+        connection.close()
+
+
+async def test_committed_rows_are_on_disk_for_another_connection(path: Path) -> None:
+    """Once commit returns the rows are committed: a separate plain sqlite3 connection sees them
+    while the store is still open."""
+    async with open_sqlite_store(path) as store:
+        await store.commit([create("r"), *appends("r", 0, 3)])
+        connection = sqlite3.connect(path)
+        try:
+            rows = connection.execute(
+                "SELECT idx, frame FROM events WHERE run_id='r' ORDER BY idx"
+            ).fetchall()
+        finally:
+            connection.close()
+    assert rows == [(i, frame("r", i)) for i in range(3)]
+
+
+async def concurrent_commits(
+    store: SQLiteStore, commits: dict[str, list[AppendEvent]]
+) -> tuple[dict[str, BaseException | None], int]:
+    """Start every commit at once (they all queue before the writer's next round); return each
+    caller's outcome and how many rounds the writer took for them."""
+    results: dict[str, BaseException | None] = {}
+
+    async def commit(name: str, writes: list[AppendEvent]) -> None:
+        try:
+            await store.commit(writes)
+        except StoreError as error:
+            results[name] = error
+        else:
+            results[name] = None
+
+    rounds_before = store.committer.rounds
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            for name, writes in commits.items():
+                nursery.start_soon(commit, name, writes)
+    return results, store.committer.rounds - rounds_before
+
+
+async def test_a_duplicate_fails_only_its_caller_within_a_shared_round(path: Path) -> None:
+    runs = [f"r{i}" for i in range(10)]
+    async with open_sqlite_store(path) as store:
+        await store.commit([create(r, float(i)) for i, r in enumerate(runs)])
+        await store.commit(appends("r0", 0, 2))
+        commits = {r: appends(r, 0, 3) for r in runs[1:]}
+        commits["dup"] = [append("r0", 2), append("r0", 1)]  # idx 1 already there
+        results, rounds = await concurrent_commits(store, commits)
+        assert rounds == 1  # all ten callers shared one round, which failed and was retried
+        dup = results.pop("dup")
+        assert isinstance(dup, StoreError) and "UNIQUE" in str(dup)
+        assert results == {r: None for r in runs[1:]}
+        for run_id in runs[1:]:
+            assert await store.read_events(run_id, 0, 10) == [frame(run_id, i) for i in range(3)]
+        assert await store.count_events("r0") == 2  # the bad commit left nothing behind
+    async with open_sqlite_store(path) as store:
+        assert [await store.count_events(r) for r in runs] == [2] + [3] * 9
+
+
+async def test_many_concurrent_commits_take_fewer_rounds_than_callers(path: Path) -> None:
+    callers = 200
+    async with open_sqlite_store(path) as store:
+        await store.commit([create(f"r{i}", float(i)) for i in range(callers)])
+        results, rounds = await concurrent_commits(
+            store, {f"r{i}": appends(f"r{i}", 0, 2) for i in range(callers)}
+        )
+        assert set(results.values()) == {None}
+        assert 1 <= rounds < callers
+    async with open_sqlite_store(path) as store:
+        for i in range(callers):
+            assert await store.count_events(f"r{i}") == 2
+
+
+async def test_commit_after_close_is_refused_and_not_written(path: Path) -> None:
+    async with open_sqlite_store(path) as store:
+        await store.commit([create("r")])
+    with pytest.raises(StoreError, match="closed"):
+        await store.commit([append("r", 0)])
+    async with open_sqlite_store(path) as store:
+        assert await store.count_events("r") == 0

@@ -1,0 +1,114 @@
+"""actors/events.py: the flat Agno-shaped event frame, encoded once, and the terminal status map."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from actors.events import (
+    STEP_PROGRESS,
+    STEP_STARTED,
+    WORKFLOW_CANCELLED,
+    WORKFLOW_COMPLETED,
+    WORKFLOW_ERROR,
+    WORKFLOW_STARTED,
+    Event,
+    RunInfo,
+    RunStatus,
+    encode_event,
+    final_status,
+)
+
+RUN = RunInfo(
+    run_id="r1",
+    workflow_id="content-creation-workflow",
+    workflow_name="Content Creation Workflow",
+    session_id="s1",
+    user_id="u1",
+    message="hello",
+)
+
+HEADER = ["created_at", "event", "workflow_id", "workflow_name", "session_id", "run_id",
+          "nested_depth"]
+
+
+def test_field_order_header_then_own_fields_then_event_index() -> None:
+    event = encode_event(
+        RUN, 3, STEP_STARTED, {"step_name": "research", "step_index": 0, "step_id": "x"}
+    )
+    body = json.loads(event.frame)
+    assert list(body) == [*HEADER, "step_name", "step_index", "step_id", "event_index"]
+    assert body["event"] == STEP_STARTED
+    assert body["workflow_id"] == RUN.workflow_id
+    assert body["workflow_name"] == RUN.workflow_name
+    assert body["session_id"] == RUN.session_id
+    assert body["run_id"] == RUN.run_id
+    assert body["nested_depth"] == 0
+    assert body["event_index"] == 3
+    assert body["step_name"] == "research" and body["step_index"] == 0
+
+
+def test_none_fields_are_dropped_other_falsy_values_kept() -> None:
+    event = encode_event(
+        RUN,
+        0,
+        STEP_PROGRESS,
+        {"content": None, "data": None, "step_index": 0, "text": "", "ok": False, "items": []},
+    )
+    body = json.loads(event.frame)
+    assert "content" not in body and "data" not in body
+    assert body["step_index"] == 0 and body["text"] == "" and body["ok"] is False
+    assert body["items"] == []
+    assert list(body)[-1] == "event_index"
+
+
+def test_nested_values_are_kept_as_given() -> None:
+    nested = {"content": "c", "error": None, "metrics": {"steps": {}, "duration": 1.5}}
+    body = json.loads(encode_event(RUN, 7, "StepOutput", {"step_output": nested}).frame)
+    assert body["step_output"] == nested  # only top-level None fields are dropped
+
+
+def test_user_id_and_message_are_not_part_of_the_event() -> None:
+    body = json.loads(encode_event(RUN, 0, WORKFLOW_STARTED, {}).frame)
+    assert list(body) == [*HEADER, "event_index"]
+    assert "user_id" not in body and "message" not in body
+
+
+def test_event_carries_index_kind_and_compact_frame_text() -> None:
+    before = int(time.time())
+    event = encode_event(RUN, 5, WORKFLOW_COMPLETED, {"content": "done"})
+    after = int(time.time())
+    assert isinstance(event, Event)
+    assert (event.index, event.kind) == (5, WORKFLOW_COMPLETED)
+    assert isinstance(event.frame, str) and "\n" not in event.frame
+    created_at = json.loads(event.frame)["created_at"]
+    assert isinstance(created_at, int) and before <= created_at <= after
+
+
+def test_unicode_is_encoded_as_utf8_text() -> None:
+    event = encode_event(RUN, 0, STEP_PROGRESS, {"content": "é🙂"})
+    assert json.loads(event.frame)["content"] == "é🙂"
+
+
+@pytest.mark.parametrize(
+    ("kind", "cancelled", "status"),
+    [
+        (WORKFLOW_ERROR, False, RunStatus.ERROR),
+        (WORKFLOW_ERROR, True, RunStatus.ERROR),
+        (WORKFLOW_COMPLETED, False, RunStatus.COMPLETED),
+        (WORKFLOW_COMPLETED, True, RunStatus.CANCELLED),
+        (WORKFLOW_CANCELLED, True, None),  # WorkflowCompleted follows it and ends the run
+        (WORKFLOW_CANCELLED, False, None),
+        (WORKFLOW_STARTED, False, None),
+        (STEP_STARTED, True, None),
+        (STEP_PROGRESS, False, None),
+    ],
+)
+def test_final_status(kind: str, cancelled: bool, status: RunStatus | None) -> None:
+    assert final_status(kind, cancelled) is status
+
+
+def test_only_running_is_unfinished() -> None:
+    assert [s for s in RunStatus if not s.finished] == [RunStatus.RUNNING]
