@@ -16,7 +16,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.events import RunInfo, RunStatus, encode_event
+from actors.events import RunInfo, RunStatus
 from actors.store import (
     AppendEvent,
     CreateRun,
@@ -48,7 +48,8 @@ def create(run_id: str, created_at: float = 1.0) -> CreateRun:
 
 
 def frame(run_id: str, index: int) -> str:
-    return encode_event(info(run_id), index, "StepProgress", {"content": f"{run_id}/{index}"}).frame
+    """A deterministic frame (no wall-clock `created_at`), so it can be rebuilt to compare."""
+    return json.dumps({"event": "StepProgress", "run_id": run_id, "event_index": index})
 
 
 def append(run_id: str, index: int) -> AppendEvent:
