@@ -154,6 +154,24 @@ def appends_event(run_id: Callable[[], str | None], kind: str, nth: int = 0) -> 
 # -- following ----------------------------------------------------------------------------------
 
 
+async def follow_into(
+    runtime: Runtime,
+    results: dict[str, list[str]],
+    run_id: str,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Follow `run_id` from index 0 into `results[run_id]`; `started()` once subscribed."""
+    follow = await runtime.follow(run_id)
+    task_status.started()
+    frames: list[str] = []
+
+    async def send(frame: str) -> None:
+        frames.append(frame)
+
+    await follow.stream(send)
+    results[run_id] = frames
+
+
 async def follow_all(runtime: Runtime, run_id: str, start: int = 0) -> list[str]:
     """Every frame `Follow.stream` delivers, as the raw strings."""
     frames: list[str] = []

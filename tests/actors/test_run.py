@@ -4,6 +4,8 @@ with a terminal error for the crashed run (guarantee 4)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import json
 import random
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from actors.registry import Lookup
 from actors.store import AppendEvent, Write
 from actors.workflows.catalog import Emit
 from tests.actors.helpers import (
+    follow_into,
     FaultyStore,
     Junk,
     appends_event,
@@ -287,17 +290,7 @@ async def test_an_unknown_message_crashes_the_run_actor_and_its_followers_get_a_
                 results: dict[str, list[str]] = {}
                 async with trio.open_nursery() as nursery:
 
-                    async def watch(run_id: str, task_status: trio.TaskStatus[None]) -> None:
-                        follow = await runtime.follow(run_id)
-                        task_status.started()
-                        frames: list[str] = []
-
-                        async def send(frame: str) -> None:
-                            frames.append(frame)
-
-                        await follow.stream(send)
-                        results[run_id] = frames
-
+                    watch = partial(follow_into, runtime, results)
                     await nursery.start(watch, victim.run_id)
                     await nursery.start(watch, bystander.run_id)
                     address = await runtime._registry.address.ask(lambda r: Lookup(victim.run_id, r))

@@ -4,6 +4,8 @@ finished runs replay byte-for-byte, runs a dead process left running are closed 
 
 from __future__ import annotations
 
+from functools import partial
+
 import time
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from actors import (
 from actors.events import encode_event
 from actors.store import AppendEvent, CreateRun, RunRecord
 from tests.actors.helpers import (
+    follow_into,
     assert_complete_run,
     blocking_workflow,
     catalog_of,
@@ -245,17 +248,7 @@ async def test_leaving_the_runtime_cancels_running_runs_durably_and_leaves_no_ta
                     for event in reached:
                         await event.wait()
 
-                    async def watch(run_id: str, task_status: trio.TaskStatus[None]) -> None:
-                        follow = await runtime.follow(run_id)
-                        task_status.started()
-                        frames: list[str] = []
-
-                        async def send(frame: str) -> None:
-                            frames.append(frame)
-
-                        await follow.stream(send)
-                        followed[run_id] = frames
-
+                    watch = partial(follow_into, runtime, followed)
                     for info in runs:
                         await outside.start(watch, info.run_id)
                 tasks_inside_store = task_count()
