@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import partial
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -19,10 +20,9 @@ from typing import TypeVar
 import attrs
 import trio
 
-from actors.actor import ActorGone
+from actors.actor import ActorGone, Reply
 from actors.events import RunInfo, RunStatus
-from actors.follow import Follow
-from actors.actor import Reply
+from actors.follow import Follow, Resubscribe
 from actors.registry import (
     CancelAll,
     Lookup,
@@ -110,11 +110,9 @@ class Runtime:
         first = 0 if snapshot.status.finished else start
         return Follow(snapshot, first, self._resubscriber(run_id), self.store.read_events)
 
-    def _resubscriber(self, run_id: str):  # type: ignore[no-untyped-def]
-        async def resubscribe(start: int) -> Snapshot:
-            return await self._subscribe(run_id, start)
-
-        return resubscribe
+    def _resubscriber(self, run_id: str) -> Resubscribe:
+        """How a follower of `run_id` subscribes again from its cursor."""
+        return partial(self._subscribe, run_id)
 
     async def _subscribe(self, run_id: str, start: int) -> Snapshot:
         address = await self._ask_registry(lambda reply: Lookup(run_id, reply))
