@@ -28,6 +28,8 @@ BAD_MARKERS = (
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        # bind as the server does: TIME_WAIT leftovers of an earlier run do not make it busy
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
