@@ -36,6 +36,8 @@ STEP_PROGRESS = "StepProgress"
 STEP_OUTPUT = "StepOutput"
 STEP_COMPLETED = "StepCompleted"
 STEP_ERROR = "StepError"
+GRAPH_TRANSITION = "GraphTransition"
+GRAPH_LIMIT_REACHED = "GraphLimitReached"
 
 TERMINAL_EVENTS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_ERROR})
 

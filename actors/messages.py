@@ -3,17 +3,21 @@
 `parse_command` turns one text frame into a command or raises `BadCommand` with a message that
 names what was wrong: bad JSON, not an object, an unknown or missing `action`, a missing field,
 a field of the wrong JSON type, an unknown field. The converter never coerces: `"5"` is not an
-integer, `true` is not an integer, `123` is not a string.
+integer, `true` is not an integer, `123` is not a string, `null` or a list is not an object.
+Other inbound documents (graph definitions, graph run requests) are built by the same converter
+through `structure_strictly`, and nested problems are named by their path (`nodes.a.function`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 import cattrs
 import orjson
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn
 
 
 class BadCommand(ValueError):
@@ -109,38 +113,72 @@ def _strict_bool(value: Any, _: type) -> bool:
     return value
 
 
+def _objects_only(structure: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Wrap a hook that builds from a JSON object so anything else is refused by its JSON type."""
+
+    def strict(value: Any, cls: Any) -> Any:
+        if not isinstance(value, dict):
+            raise WrongType("an object", value)
+        return structure(value, cls)
+
+    return strict
+
+
+def _is_mapping(cls: Any) -> bool:
+    return getattr(cls, "__origin__", cls) is dict
+
+
 def make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(str, _strict_str)
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(float, _strict_float)
     converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook_factory(
+        attrs.has, lambda cls: _objects_only(make_dict_structure_fn(cls, converter))
+    )
+    converter.register_structure_hook_factory(
+        _is_mapping, lambda cls: _objects_only(converter.gen_structure_mapping(cls))
+    )
     return converter
 
 
 converter = make_converter()
 
 
-def describe_errors(error: ClassValidationError, where: str) -> str:
+def describe_errors(error: ClassValidationError | IterableValidationError, where: str) -> str:
     """One readable sentence per problem: `workflow_id is required`, `last_event_index must be
-    an integer, got string`, `unknown field for start-workflow: foo`."""
+    an integer, got string`, `unknown field for start-workflow: foo`, and for nested documents
+    the path: `nodes.check.function must be a string, got integer`."""
+    return "; ".join(_problems(error, where, ""))
+
+
+def _problems(
+    error: ClassValidationError | IterableValidationError, where: str, path: str
+) -> list[str]:
     problems: list[str] = []
     with_notes, without_notes = error.group_exceptions()
     for exc, note in with_notes:
-        if isinstance(exc, KeyError):
-            problems.append(f"{note.name} is required")
+        name = note.name if isinstance(error, ClassValidationError) else note.index
+        inner = f"{path}.{name}" if path else str(name)
+        if isinstance(exc, ClassValidationError | IterableValidationError):
+            problems.extend(_problems(exc, inner, inner))
+        elif isinstance(exc, KeyError):
+            problems.append(f"{inner} is required")
         elif isinstance(exc, WrongType):
-            problems.append(f"{note.name} {exc}")
+            problems.append(f"{inner} {exc}")
         else:
-            problems.append(f"{note.name} is invalid: {exc}")
+            problems.append(f"{inner} is invalid: {exc}")
     for exc in without_notes:
         if isinstance(exc, ForbiddenExtraKeysError):
             names = ", ".join(sorted(exc.extra_fields))
             plural = "s" if len(exc.extra_fields) > 1 else ""
             problems.append(f"unknown field{plural} for {where}: {names}")
+        elif isinstance(exc, WrongType):
+            problems.append(f"{where} {exc}")
         else:
             problems.append(str(exc))
-    return "; ".join(problems)
+    return problems
 
 
 def structure_strictly(data: Any, cls: type[Any], where: str) -> Any:
@@ -149,7 +187,7 @@ def structure_strictly(data: Any, cls: type[Any], where: str) -> Any:
         raise BadCommand(f"{where} must be a JSON object, got {json_type(data)}")
     try:
         return converter.structure(data, cls)
-    except ClassValidationError as error:
+    except (ClassValidationError, IterableValidationError) as error:
         raise BadCommand(describe_errors(error, where)) from None
 
 

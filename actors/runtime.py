@@ -35,7 +35,7 @@ from actors.registry import (
 from actors.run import DEFAULT_FEED_CAPACITY, Cancel, IndexBeyondRun, Snapshot, Subscribe, closing_writes
 from actors.store.base import RunRecord, Store
 from actors.supervisor import ChildSpec, Restart, Supervisor
-from actors.workflows.catalog import WorkflowCatalog
+from actors.workflows.catalog import WorkflowCatalog, WorkflowDefinition
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,7 +83,21 @@ class Runtime:
         """Start a run of `workflow_id`; raises UnknownWorkflow, RuntimeClosing."""
         if self.closing:
             raise RuntimeClosing()
-        workflow = self.catalog.get(workflow_id)
+        return await self.start_workflow(
+            self.catalog.get(workflow_id), message, session_id, user_id
+        )
+
+    async def start_workflow(
+        self,
+        workflow: WorkflowDefinition,
+        message: str = "",
+        session_id: str | None = None,
+        user_id: str | None = None,
+    ) -> RunInfo:
+        """Start a run of a workflow that is not in the catalog (a graph run, made per request);
+        raises RuntimeClosing."""
+        if self.closing:
+            raise RuntimeClosing()
         info = RunInfo(
             run_id=str(uuid.uuid4()),
             workflow_id=workflow.id,
@@ -154,6 +168,19 @@ class Runtime:
         if record is None:
             raise UnknownRun(run_id)
         return record
+
+    async def history(self, run_id: str) -> tuple[RunRecord, list[str]]:
+        """The run and every frame it has so far (a live run's from memory). Raises UnknownRun."""
+        actor = self._registry.live.get(run_id)
+        if actor is not None:
+            return actor.record(), list(actor.history)
+        record = await self.store.get_run(run_id)
+        if record is None:
+            raise UnknownRun(run_id)
+        count = record.event_count
+        if not record.status.finished:
+            count = await self.store.count_events(run_id)
+        return record, await self.store.read_events(run_id, 0, count)
 
     async def list_runs(self, limit: int = 100, status: RunStatus | None = None) -> list[RunRecord]:
         """Newest first; live runs report their current event count."""

@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from actors import WorkflowCatalog
+from actors.workflows.tools import ToolRegistry
 from web.server import Settings, serve
 
 FAST_STEP_DELAY = 0.02
@@ -44,13 +45,17 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def start_server(db_path: Path) -> AsyncIterator[StartServer]:
-    """`await start_server(**Settings fields, catalog=None)`: a running server on 127.0.0.1:<free
+    """`await start_server(**Settings fields, catalog=None, tools=None)`: a running server on 127.0.0.1:<free
     port>, SQLite store in the test's tmp dir, demo steps of 20 ms. Servers still running at the
     end of the test are shut down gracefully."""
     async with trio.open_nursery() as nursery:
         servers: list[RunningServer] = []
 
-        async def start(catalog: WorkflowCatalog | None = None, **overrides: Any) -> RunningServer:
+        async def start(
+            catalog: WorkflowCatalog | None = None,
+            tools: ToolRegistry | None = None,
+            **overrides: Any,
+        ) -> RunningServer:
             fields: dict[str, Any] = {
                 "host": "127.0.0.1",
                 "port": 0,
@@ -63,7 +68,13 @@ async def start_server(db_path: Path) -> AsyncIterator[StartServer]:
 
             async def run(task_status: trio.TaskStatus[list[str]]) -> None:
                 try:
-                    await serve(settings, stop_event.wait, catalog=catalog, task_status=task_status)
+                    await serve(
+                        settings,
+                        stop_event.wait,
+                        catalog=catalog,
+                        tools=tools,
+                        task_status=task_status,
+                    )
                 finally:
                     stopped.set()
 

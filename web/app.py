@@ -1,29 +1,65 @@
-"""`create_app(runtime, ...)`: the Quart-Trio application, routes only; no run logic here."""
+"""`create_app(runtime, graphs, ...)`: the Quart-Trio application, routes only; no run logic here.
+
+When the server has a token, every HTTP route but `/health` wants `Authorization: Bearer <token>`
+(401 otherwise); `/workflows/ws` takes it as that header or its `authenticate` action, and
+`/ws/graph/run/{graph_id}` as that header.
+"""
 
 from __future__ import annotations
 
 import trio
-from quart import websocket
+from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
 from actors import Runtime
-from web.runs_api import runs_blueprint
+from actors.graphs import Graphs
+from web import graph_protocol
+from web.graph_api import GraphSocket, graph_blueprint
+from web.runs_api import problem, runs_blueprint
 from web.workflows_ws import WorkflowSocket
 
+UNAUTHORIZED = "Authorization: Bearer <token> is required"
 
-def create_app(runtime: Runtime, *, token: str | None, server_closing: trio.Event) -> QuartTrio:
+
+def create_app(
+    runtime: Runtime, graphs: Graphs, *, token: str | None, server_closing: trio.Event
+) -> QuartTrio:
     app = QuartTrio("runcast")
-    app.register_blueprint(runs_blueprint(runtime, token))
+    app.register_blueprint(runs_blueprint(runtime))
+    app.register_blueprint(graph_blueprint(graphs))
+
+    def authorized(header: str) -> bool:
+        return token is None or header == f"Bearer {token}"
+
+    @app.before_request
+    async def require_token() -> tuple[Response, int] | None:
+        if request.path == "/health" or authorized(request.headers.get("Authorization", "")):
+            return None
+        return problem(401, UNAUTHORIZED)
 
     @app.websocket("/workflows/ws")
     async def workflows_ws() -> None:
-        header = websocket.headers.get("Authorization", "")
         connection = WorkflowSocket(
             runtime,
             websocket._get_current_object(),  # type: ignore[attr-defined]
             token=token,
             server_closing=server_closing,
-            authenticated=token is not None and header == f"Bearer {token}",
+            authenticated=token is not None
+            and authorized(websocket.headers.get("Authorization", "")),
+        )
+        await connection.serve()
+
+    @app.websocket("/ws/graph/run/<graph_id>")
+    async def graph_ws(graph_id: str) -> None:
+        if not authorized(websocket.headers.get("Authorization", "")):
+            await websocket.send(graph_protocol.error(UNAUTHORIZED, "Unauthorized"))
+            await websocket.close(1008, "unauthorized")
+            return
+        connection = GraphSocket(
+            graphs,
+            websocket._get_current_object(),  # type: ignore[attr-defined]
+            graph_id,
+            server_closing,
         )
         await connection.serve()
 

@@ -16,8 +16,11 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
 from actors import WorkflowCatalog, open_runtime, open_store
+from actors.graphs import Graphs
 from actors.runtime import CANCELLED_RUNS_DEADLINE
+from actors.workflows.examples.code_review import CODE_REVIEW_TOOLS
 from actors.workflows.examples.content_creation import content_creation_workflow
+from actors.workflows.tools import ToolRegistry
 from web.app import create_app
 from web.workflows_ws import PUMP_FLUSH_TIMEOUT
 
@@ -48,6 +51,14 @@ def default_catalog(settings: Settings) -> WorkflowCatalog:
     return catalog
 
 
+def default_tools() -> ToolRegistry:
+    """The tools graphs can use out of the box: the code-review example's."""
+    tools = ToolRegistry()
+    for tool in CODE_REVIEW_TOOLS:
+        tools.add(tool)
+    return tools
+
+
 def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
@@ -63,16 +74,19 @@ async def serve(
     shutdown_trigger: Callable[[], Awaitable[None]],
     *,
     catalog: WorkflowCatalog | None = None,
+    tools: ToolRegistry | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until `shutdown_trigger` returns; `task_status.started` gets the bound addresses."""
-    catalog = catalog or default_catalog(settings)
+    catalog = default_catalog(settings) if catalog is None else catalog
+    tools = default_tools() if tools is None else tools
     async with open_store(settings.store) as store:
         async with open_runtime(
             store, catalog, feed_capacity=settings.feed_capacity, shutdown_grace=settings.shutdown_grace
         ) as runtime:
             closing = trio.Event()
-            app = create_app(runtime, token=settings.token, server_closing=closing)
+            graphs = Graphs(runtime, tools)
+            app = create_app(runtime, graphs, token=settings.token, server_closing=closing)
             stop_accepting = trio.Event()
             async with trio.open_nursery() as nursery:
                 binds = await nursery.start(

@@ -1,8 +1,9 @@
 """The store interface: what every store (memory, SQLite, later Redis) must offer the runtime.
 
-Writes are plain data (`CreateRun`, `AppendEvent`, `FinishRun`) handed to `commit`, which returns
-only once they are durable in that store; a run publishes an event only after that. Reads serve
-replay of finished runs, recovery, and the HTTP listing.
+Writes are plain data (`CreateRun`, `AppendEvent`, `FinishRun`, `SaveGraph`) handed to `commit`,
+which returns only once they are durable in that store; a run publishes an event only after that.
+Reads serve replay of finished runs, recovery, the HTTP listing, and graph definitions (a graph id
+works across restarts).
 """
 
 from __future__ import annotations
@@ -44,7 +45,22 @@ class FinishRun:
     event_count: int
 
 
-Write = CreateRun | AppendEvent | FinishRun
+@attrs.frozen
+class GraphRecord:
+    """A graph definition as created: `definition` is its JSON text, validated before saving."""
+
+    graph_id: str
+    name: str
+    definition: str
+    created_at: float
+
+
+@attrs.frozen
+class SaveGraph:
+    graph: GraphRecord
+
+
+Write = CreateRun | AppendEvent | FinishRun | SaveGraph
 
 
 class StoreError(Exception):
@@ -67,3 +83,5 @@ class Store(Protocol):
 
     async def unfinished_runs(self) -> list[RunRecord]:
         """Runs whose status is still RUNNING: at start-up these were interrupted."""
+
+    async def get_graph(self, graph_id: str) -> GraphRecord | None: ...

@@ -14,13 +14,22 @@ import attrs
 import trio
 
 from actors.events import RunStatus
-from actors.store.base import AppendEvent, CreateRun, RunRecord, StoreError, Write
+from actors.store.base import (
+    AppendEvent,
+    CreateRun,
+    GraphRecord,
+    RunRecord,
+    SaveGraph,
+    StoreError,
+    Write,
+)
 
 
 class MemoryStore:
     def __init__(self) -> None:
         self._runs: dict[str, RunRecord] = {}
         self._events: dict[str, list[str]] = {}
+        self._graphs: dict[str, GraphRecord] = {}
         self.closed = False
 
     async def commit(self, writes: Sequence[Write]) -> None:
@@ -34,6 +43,8 @@ class MemoryStore:
                 self._events.setdefault(run_id, [])
             elif isinstance(write, AppendEvent):
                 self._events[write.run_id].append(write.frame)
+            elif isinstance(write, SaveGraph):
+                self._graphs[write.graph.graph_id] = write.graph
             else:
                 self._runs[write.run_id] = attrs.evolve(
                     self._runs[write.run_id],
@@ -47,7 +58,13 @@ class MemoryStore:
         """Refuse the whole commit, as a transaction would, if any write does not fit."""
         created = {w.record.info.run_id for w in writes if isinstance(w, CreateRun)}
         counts: dict[str, int] = {}
+        graphs = [w.graph.graph_id for w in writes if isinstance(w, SaveGraph)]
+        for graph_id in graphs:
+            if graph_id in self._graphs or graphs.count(graph_id) > 1:
+                raise StoreError(f"graph {graph_id} already exists")
         for write in writes:
+            if isinstance(write, SaveGraph):
+                continue
             if isinstance(write, CreateRun):
                 if write.record.info.run_id in self._runs:
                     raise StoreError(f"run {write.record.info.run_id} already exists")
@@ -78,6 +95,9 @@ class MemoryStore:
 
     async def unfinished_runs(self) -> list[RunRecord]:
         return [r for r in self._runs.values() if r.status is RunStatus.RUNNING]
+
+    async def get_graph(self, graph_id: str) -> GraphRecord | None:
+        return self._graphs.get(graph_id)
 
 
 @asynccontextmanager

@@ -17,7 +17,15 @@ from pathlib import Path
 import trio
 
 from actors.events import RunInfo, RunStatus
-from actors.store.base import AppendEvent, CreateRun, FinishRun, RunRecord, Write
+from actors.store.base import (
+    AppendEvent,
+    CreateRun,
+    FinishRun,
+    GraphRecord,
+    RunRecord,
+    SaveGraph,
+    Write,
+)
 from actors.store.group_commit import GroupCommitter
 
 SCHEMA = """
@@ -41,6 +49,12 @@ CREATE TABLE IF NOT EXISTS events (
     frame TEXT NOT NULL,
     PRIMARY KEY (run_id, idx)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS graphs (
+    graph_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 RUN_COLUMNS = (
@@ -70,7 +84,7 @@ def _record(row: tuple) -> RunRecord:  # type: ignore[type-arg]
 
 
 def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None:
-    creates, events, finishes = [], [], []
+    creates, events, finishes, graphs = [], [], [], []
     for writes in batch:
         for write in writes:
             if isinstance(write, AppendEvent):
@@ -86,6 +100,9 @@ def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None
                 finishes.append(
                     (write.status.value, write.finished_at, write.event_count, write.run_id)
                 )
+            elif isinstance(write, SaveGraph):
+                g = write.graph
+                graphs.append((g.graph_id, g.name, g.definition, g.created_at))
     connection.execute("BEGIN IMMEDIATE")
     try:
         if creates:
@@ -97,6 +114,11 @@ def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None
         if finishes:
             connection.executemany(
                 "UPDATE runs SET status=?, finished_at=?, event_count=? WHERE run_id=?", finishes
+            )
+        if graphs:
+            connection.executemany(
+                "INSERT INTO graphs (graph_id, name, definition, created_at) VALUES (?,?,?,?)",
+                graphs,
             )
         connection.execute("COMMIT")
     except BaseException:
@@ -155,6 +177,13 @@ class SQLiteStore:
             f"SELECT {RUN_COLUMNS} FROM runs WHERE status=?", (RunStatus.RUNNING.value,)
         )
         return [_record(row) for row in rows]
+
+    async def get_graph(self, graph_id: str) -> GraphRecord | None:
+        rows = await self._query(
+            "SELECT graph_id, name, definition, created_at FROM graphs WHERE graph_id=?",
+            (graph_id,),
+        )
+        return GraphRecord(*rows[0]) if rows else None
 
     def close(self) -> None:
         self._reader.close()

@@ -246,7 +246,7 @@ def stop(process: subprocess.Popen[bytes]) -> tuple[int, str]:
 
 def test_serve_exits_cleanly_on_sigterm(serve_process: Any) -> None:
     process, base_url = serve_process()
-    assert httpx.get(base_url + "/health").json()["status"] == "ok"
+    assert httpx.get(base_url + "/health").json()["status"] == "healthy"
     code, stderr = stop(process)
     assert code == 0, stderr
     assert "Traceback" not in stderr

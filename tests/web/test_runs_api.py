@@ -72,11 +72,11 @@ def ids(body: dict[str, Any]) -> list[str]:
 
 async def test_health_reports_ok_and_live_runs(gserver: RunningServer, release: trio.Event) -> None:
     async with httpx.AsyncClient(base_url=gserver.base_url) as http, ws_client(gserver.ws_url) as ws:
-        assert (await http.get("/health")).json() == {"status": "ok", "live_runs": 0}
+        assert (await http.get("/health")).json() == {"status": "healthy", "live_runs": 0}
         await start_held(ws)
         answer = await http.get("/health")
         assert answer.status_code == 200
-        assert answer.json() == {"status": "ok", "live_runs": 1}
+        assert answer.json() == {"status": "healthy", "live_runs": 1}
         release.set()
         await ws.recv_until_terminal()
 
@@ -248,7 +248,7 @@ async def test_with_a_token_every_route_but_health_needs_the_bearer_header(
     run_id = str(uuid.uuid4())
     async with httpx.AsyncClient(base_url=srv.base_url, headers=headers) as http:
         health = await http.get("/health")
-        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert health.status_code == 200 and health.json()["status"] == "healthy"
         for method, path in [
             ("GET", "/workflows"),
             ("GET", "/runs"),

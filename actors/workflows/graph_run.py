@@ -1,0 +1,169 @@
+"""One run of a graph: the body a run actor executes, walking the graph from its start node.
+
+`GraphRun` implements `WorkflowDefinition`, so a graph run is a run like any other (durable
+history, followers, cancellation, recovery). Per node pass it emits, in Agno's step shape with
+the graph's own fields added:
+- `StepStarted` (`step_name` = `node`, `iteration` = that node's pass number),
+- `StepCompleted` (`state_update`, `function`, `duration_ms`) or `StepError` (`error`),
+- `GraphTransition` (`from`, `to`), `to` being `END` after the last node;
+and `GraphLimitReached` when a node would run more than `max_iterations` times: the run then
+completes with the state it has. A failing tool, a tool result that is not JSON, or a condition
+that cannot be evaluated ends the run with `WorkflowError`. Every graph event carries a
+timezone-aware ISO 8601 `timestamp`. The run's `WorkflowCompleted` carries `final_state`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import orjson
+
+from actors.events import (
+    GRAPH_LIMIT_REACHED,
+    GRAPH_TRANSITION,
+    STEP_COMPLETED,
+    STEP_ERROR,
+    STEP_STARTED,
+    RunInfo,
+)
+from actors.workflows.catalog import Emit, WorkflowFailed
+from actors.workflows.graph import END, Graph, Node, WalkError
+from actors.workflows.tools import ToolResultError
+
+DEFAULT_MAX_ITERATIONS = 10
+LIMIT_MESSAGE = "Max iterations reached"
+
+
+class InvalidInitialState(ValueError):
+    """An initial state a graph run cannot start from; the message names the key."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def max_iterations_of(initial_state: dict[str, Any]) -> int:
+    """The bound on passes of any one node: `max_iterations` of the state, default 10."""
+    value = initial_state.get("max_iterations", DEFAULT_MAX_ITERATIONS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInitialState(
+            f"initial_state.max_iterations must be a positive integer, got {value!r}"
+        )
+    return value
+
+
+@attrs.frozen
+class GraphRun:
+    graph: Graph
+    initial_state: dict[str, Any]
+    max_iterations: int
+
+    @classmethod
+    def of(cls, graph: Graph, initial_state: dict[str, Any]) -> GraphRun:
+        """Raises InvalidInitialState."""
+        try:
+            orjson.dumps(initial_state)
+        except TypeError as error:
+            raise InvalidInitialState(f"initial_state is not JSON: {error}") from None
+        return cls(graph, copy.deepcopy(initial_state), max_iterations_of(initial_state))
+
+    @property
+    def id(self) -> str:
+        return self.graph.graph_id
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def description(self) -> str:
+        return f"graph {self.graph.name}"
+
+    async def execute(self, run: RunInfo, emit: Emit) -> dict[str, Any]:
+        state = copy.deepcopy(self.initial_state)
+        passes: Counter[str] = Counter()
+        current = self.graph.start
+        while current != END:
+            if passes[current] >= self.max_iterations:
+                await emit(
+                    GRAPH_LIMIT_REACHED,
+                    {
+                        "node": current,
+                        "message": LIMIT_MESSAGE,
+                        "max_iterations": self.max_iterations,
+                        "timestamp": now_iso(),
+                    },
+                )
+                break
+            passes[current] += 1
+            node = self.graph.nodes[current]
+            state.update(await self._pass(node, passes[current], state, emit))
+            try:
+                following = self.graph.next_node(current, state)
+            except WalkError as error:
+                raise WorkflowFailed(str(error)) from None
+            await emit(
+                GRAPH_TRANSITION, {"from": current, "to": following, "timestamp": now_iso()}
+            )
+            current = following
+        return {"final_state": state, "timestamp": now_iso()}
+
+    async def _pass(
+        self, node: Node, iteration: int, state: dict[str, Any], emit: Emit
+    ) -> dict[str, Any]:
+        """One pass of `node`: its events, and the state update of its tool."""
+        where = {
+            "step_name": node.name,
+            "step_index": node.position,
+            "step_id": str(uuid.uuid4()),
+            "node": node.name,
+            "iteration": iteration,
+        }
+        await emit(STEP_STARTED, {**where, "timestamp": now_iso()})
+        started = time.perf_counter()
+        try:
+            update = await node.tool.call(state, node.params)
+            _check_json(update, node)
+        except Exception as error:
+            message = f"{type(error).__name__}: {error}"
+            await emit(
+                STEP_ERROR,
+                {
+                    **where,
+                    "error": message,
+                    "function": node.tool.name,
+                    "duration_ms": _ms_since(started),
+                    "timestamp": now_iso(),
+                },
+            )
+            raise WorkflowFailed(f"node {node.name} ({node.tool.name}) failed: {message}") from None
+        await emit(
+            STEP_COMPLETED,
+            {
+                **where,
+                "state_update": update,
+                "function": node.tool.name,
+                "duration_ms": _ms_since(started),
+                "timestamp": now_iso(),
+            },
+        )
+        return update
+
+
+def _check_json(update: dict[str, Any], node: Node) -> None:
+    try:
+        orjson.dumps(update)
+    except TypeError as error:
+        raise ToolResultError(
+            f"tool {node.tool.name} returned a state update that is not JSON: {error}"
+        ) from None
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

@@ -1,0 +1,212 @@
+"""The graph engine API: its HTTP routes and `GraphSocket` (`/ws/graph/run/{graph_id}`); the
+graph logic itself is `actors.graphs`.
+
+HTTP errors are `{"detail": "<what was wrong>"}`: 404 for an unknown graph or run, 422 for a
+body that is not JSON, an invalid graph, or an invalid run request, 503 while shutting down.
+The WebSocket sends `connected`, waits for `{"initial_state": {...}}` (a bad one gets an `error`
+frame and the socket waits for a good one), starts the run and sends its frames (see
+`web.graph_protocol`), then closes normally after `complete`. The run does not depend on the
+socket: a client that leaves can follow it again over `/workflows/ws` with its `run_id`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import orjson
+import trio
+from quart import Blueprint, Response, jsonify, request
+
+from actors import RuntimeClosing, UnknownRun
+from actors.graphs import Graphs, NotAGraphRun, UnknownGraph
+from actors.messages import BadCommand, structure_strictly
+from actors.workflows.graph import InvalidGraph
+from actors.workflows.graph_run import InvalidInitialState
+from actors.workflows.graph_view import GraphRunView, GraphStatus
+from web import graph_protocol
+from web.runs_api import problem
+from web.workflows_ws import PUMP_FLUSH_TIMEOUT, WebSocketLike
+
+REFUSED_RUN = (UnknownGraph, InvalidGraph, InvalidInitialState, RuntimeClosing, BadCommand)
+
+
+@attrs.frozen
+class GraphRunRequest:
+    graph_id: str
+    initial_state: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class GraphStreamStart:
+    initial_state: dict[str, Any] = attrs.Factory(dict)
+
+
+def parse_json(text: str | bytes, what: str) -> Any:
+    """Decoded JSON, or BadCommand naming `what` was not JSON."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode()
+        except UnicodeDecodeError:
+            raise BadCommand(f"{what} must be UTF-8 JSON text") from None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise BadCommand(f"{what} is not valid JSON: {error}") from None
+
+
+def refusal_status(refused: Exception) -> int:
+    if isinstance(refused, UnknownGraph):
+        return 404
+    return 503 if isinstance(refused, RuntimeClosing) else 422
+
+
+def view_json(view: GraphRunView) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "run_id": view.run_id,
+        "status": view.status.value,
+        "current_node": view.current_node,
+        "state": view.state,
+        "execution_log": view.execution_log,
+    }
+    if view.error is not None:
+        body["error"] = view.error
+    return body
+
+
+def graph_blueprint(graphs: Graphs) -> Blueprint:
+    api = Blueprint("graph", __name__)
+
+    async def run_request() -> tuple[str, dict[str, Any]]:
+        body = parse_json(await request.get_data(), "the request body")
+        run = structure_strictly(body, GraphRunRequest, "the run request")
+        return run.graph_id, run.initial_state
+
+    @api.post("/graph/create")
+    async def create() -> Response | tuple[Response, int]:
+        try:
+            graph = await graphs.create(parse_json(await request.get_data(), "the request body"))
+        except (BadCommand, InvalidGraph) as invalid:
+            return problem(422, str(invalid))
+        return jsonify(
+            {"graph_id": graph.graph_id, "name": graph.name, "start_node": graph.start,
+             "message": "Graph created successfully"}
+        )
+
+    @api.get("/graph/tools")
+    async def tools() -> Response:
+        return jsonify({"tools": [tool.describe() for tool in graphs.tools]})
+
+    @api.get("/graph/<graph_id>")
+    async def definition(graph_id: str) -> Response | tuple[Response, int]:
+        try:
+            return jsonify({"graph_id": graph_id, **await graphs.definition(graph_id)})
+        except UnknownGraph as unknown:
+            return problem(404, str(unknown))
+
+    @api.post("/graph/run")
+    async def run() -> Response | tuple[Response, int]:
+        try:
+            info = await graphs.start(*await run_request())
+        except REFUSED_RUN as refused:
+            return problem(refusal_status(refused), str(refused))
+        view = await graphs.wait(info.run_id)
+        body = view_json(view)
+        body["final_state"] = body.pop("state")
+        return jsonify(body)
+
+    @api.post("/graph/run/background")
+    async def run_in_background() -> Response | tuple[Response, int]:
+        try:
+            info = await graphs.start(*await run_request())
+        except REFUSED_RUN as refused:
+            return problem(refusal_status(refused), str(refused))
+        return jsonify(
+            {"run_id": info.run_id, "message": "Workflow started in background",
+             "status_endpoint": f"/graph/state/{info.run_id}"}
+        )
+
+    @api.get("/graph/background/<run_id>/status")
+    async def background_status(run_id: str) -> Response | tuple[Response, int]:
+        try:
+            view = await graphs.view(run_id)
+        except (UnknownRun, NotAGraphRun) as unknown:
+            return jsonify({"run_id": run_id, "task_status": "not_found", "detail": str(unknown)}), 404
+        body: dict[str, Any] = {
+            "run_id": run_id,
+            "task_status": view.status.value,
+            "workflow_status": view.status.value,
+            "current_node": view.current_node,
+        }
+        if view.status is GraphStatus.FAILED:
+            body["error"] = view.error
+        return jsonify(body)
+
+    @api.get("/graph/state/<run_id>")
+    async def state(run_id: str) -> Response | tuple[Response, int]:
+        try:
+            return jsonify(view_json(await graphs.view(run_id)))
+        except (UnknownRun, NotAGraphRun) as unknown:
+            return problem(404, str(unknown))
+
+    return api
+
+
+class GraphSocket:
+    """One client of `/ws/graph/run/{graph_id}`: one run, streamed."""
+
+    def __init__(
+        self, graphs: Graphs, ws: WebSocketLike, graph_id: str, server_closing: trio.Event
+    ) -> None:
+        self.graphs = graphs
+        self.websocket = ws
+        self.graph_id = graph_id
+        self.server_closing = server_closing
+
+    async def serve(self) -> None:
+        """Until the run's last frame is sent (close 1000), or the server shuts down (1001)."""
+        done = trio.Event()
+        async with trio.open_nursery() as nursery:
+
+            async def converse() -> None:
+                await self._converse()
+                done.set()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(converse)
+            await self.server_closing.wait()
+            with trio.move_on_after(PUMP_FLUSH_TIMEOUT):
+                await done.wait()
+            nursery.cancel_scope.cancel()
+        if done.is_set():
+            await self.websocket.close(1000, "run finished")
+        else:
+            await self.websocket.close(1001, "server shutting down")
+
+    async def _converse(self) -> None:
+        try:
+            await self.graphs.get(self.graph_id)
+        except (UnknownGraph, InvalidGraph) as unknown:
+            await self.websocket.send(graph_protocol.error(str(unknown), "Graph not found"))
+            return
+        await self.websocket.send(graph_protocol.connected(self.graph_id))
+        while True:
+            text = await self.websocket.receive()
+            try:
+                data = parse_json(text, "the message")
+                start = structure_strictly(data, GraphStreamStart, "the message")
+                info = await self.graphs.start(self.graph_id, start.initial_state)
+            except REFUSED_RUN as refused:
+                await self.websocket.send(graph_protocol.error(str(refused), "Invalid request"))
+                continue
+            break
+        view = GraphRunView(info.run_id, dict(start.initial_state))
+        follow = await self.graphs.runtime.follow(info.run_id, 0)
+
+        async def send(frame: str) -> None:
+            event = orjson.loads(frame)
+            view.apply(event)
+            for text in graph_protocol.frames_for(event, view):
+                await self.websocket.send(text)
+
+        await follow.stream(send)
