@@ -119,6 +119,8 @@ def compile_graph(graph_id: str, definition: GraphDefinition, tools: ToolRegistr
     branches = {}
     for source, edge in definition.conditional_edges.items():
         where = f"conditional_edges.{source}"
+        if source not in nodes:
+            raise InvalidGraph(f"{where}: {source!r} is not a node of this graph")
         _check_edge(f"{where}.true", source, edge.true, nodes)
         _check_edge(f"{where}.false", source, edge.false, nodes)
         try:

@@ -68,10 +68,10 @@ class GraphRun:
     def of(cls, graph: Graph, initial_state: dict[str, Any]) -> GraphRun:
         """Raises InvalidInitialState."""
         try:
-            orjson.dumps(initial_state)
+            as_recorded = orjson.loads(orjson.dumps(initial_state))
         except TypeError as error:
             raise InvalidInitialState(f"initial_state is not JSON: {error}") from None
-        return cls(graph, copy.deepcopy(initial_state), max_iterations_of(initial_state))
+        return cls(graph, as_recorded, max_iterations_of(as_recorded))
 
     @property
     def id(self) -> str:
@@ -128,8 +128,7 @@ class GraphRun:
         await emit(STEP_STARTED, {**where, "timestamp": now_iso()})
         started = time.perf_counter()
         try:
-            update = await node.tool.call(state, node.params)
-            _check_json(update, node)
+            update = _as_recorded(await node.tool.call(state, node.params), node)
         except Exception as error:
             message = f"{type(error).__name__}: {error}"
             await emit(
@@ -156,13 +155,16 @@ class GraphRun:
         return update
 
 
-def _check_json(update: dict[str, Any], node: Node) -> None:
+def _as_recorded(update: dict[str, Any], node: Node) -> dict[str, Any]:
+    """The update as its event records it (a datetime becomes its ISO text, a tuple a list): the
+    state a run goes on with is exactly what its history replays."""
     try:
-        orjson.dumps(update)
+        recorded: dict[str, Any] = orjson.loads(orjson.dumps(update))
     except TypeError as error:
         raise ToolResultError(
             f"tool {node.tool.name} returned a state update that is not JSON: {error}"
         ) from None
+    return recorded
 
 
 def _ms_since(started: float) -> float:

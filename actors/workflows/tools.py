@@ -37,42 +37,53 @@ class Tool:
     name: str
     fn: ToolFunction
     description: str
+    state_arg: str  # the name of its first parameter, which no param may take
     params: tuple[str, ...]  # the keyword parameters it takes after the state
+    required: tuple[str, ...]  # those of `params` without a default
     any_params: bool  # it takes **kwargs
+    is_async: bool
 
     @classmethod
     def of(cls, fn: ToolFunction, name: str | None = None, description: str | None = None) -> Tool:
-        signature = inspect.signature(fn)
-        parameters = list(signature.parameters.values())
+        name = name or getattr(fn, "__name__", None)
+        if not name:
+            raise TypeError(f"tool {fn!r} has no __name__: give it a name")
+        parameters = list(inspect.signature(fn).parameters.values())
         positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         if not parameters or parameters[0].kind not in positional:
-            raise TypeError(f"tool {fn.__name__} must take the state as its first argument")
+            raise TypeError(f"tool {name} must take the state as its first argument")
         keywords = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        params = tuple(p.name for p in parameters[1:] if p.kind in keywords)
-        any_params = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+        named = [p for p in parameters[1:] if p.kind in keywords]
         doc = inspect.getdoc(fn) or ""
         return cls(
-            name=name or fn.__name__,
+            name=name,
             fn=fn,
             description=description if description is not None else doc.split("\n", 1)[0],
-            params=params,
-            any_params=any_params,
+            state_arg=parameters[0].name,
+            params=tuple(p.name for p in named),
+            required=tuple(p.name for p in named if p.default is inspect.Parameter.empty),
+            any_params=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters),
+            is_async=inspect.iscoroutinefunction(fn)
+            or inspect.iscoroutinefunction(getattr(fn, "__call__", None)),
         )
 
     def params_problem(self, params: Mapping[str, Any]) -> str | None:
         """Why `params` cannot be passed to this tool, or None if they can."""
-        if self.any_params:
-            return None
-        unknown = sorted(set(params) - set(self.params))
-        if not unknown:
-            return None
         accepted = ", ".join(self.params) or "none"
-        return f"tool {self.name} takes no parameter {', '.join(unknown)} (it takes: {accepted})"
+        if self.state_arg in params:
+            return f"tool {self.name} takes the state as {self.state_arg!r}; no param may be named so"
+        missing = [name for name in self.required if name not in params]
+        if missing:
+            return f"tool {self.name} needs the parameter{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        unknown = sorted(set(params) - set(self.params))
+        if unknown and not self.any_params:
+            return f"tool {self.name} takes no parameter {', '.join(unknown)} (it takes: {accepted})"
+        return None
 
     async def call(self, state: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         """Run the tool on a copy of `state`; return its state update."""
         own_state = copy.deepcopy(dict(state))
-        if inspect.iscoroutinefunction(self.fn):
+        if self.is_async:
             result = await self.fn(own_state, **params)
         else:
             result = await trio.to_thread.run_sync(

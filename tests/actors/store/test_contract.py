@@ -21,7 +21,9 @@ from actors.store import (
     AppendEvent,
     CreateRun,
     FinishRun,
+    GraphRecord,
     RunRecord,
+    SaveGraph,
     Store,
     StoreError,
     open_store,
@@ -225,6 +227,90 @@ async def test_commits_after_close_are_refused(opener: Opener, tmp_path: Path) -
         await store.commit([create("r")])
     with pytest.raises(StoreError):
         await store.commit([append("r", 0)])
+
+
+# --- graphs ------------------------------------------------------------------------------------
+
+
+def graph(graph_id: str, name: str = "review", created_at: float = 1.0) -> GraphRecord:
+    definition = json.dumps({"name": name, "nodes": {"a": {"function": "f", "params": {}}}})
+    return GraphRecord(graph_id, name, definition, created_at)
+
+
+async def test_a_saved_graph_reads_back(store: Store) -> None:
+    saved = GraphRecord("g1", "revue é🙂", '{"name":"revue é🙂","nodes":{}}', 1700000000.5)
+    await store.commit([SaveGraph(saved)])
+    assert await store.get_graph("g1") == saved
+    assert await store.get_graph("missing") is None
+
+
+async def test_graphs_and_runs_commit_together(store: Store) -> None:
+    await store.commit([create("r"), append("r", 0), SaveGraph(graph("g"))])
+    assert await store.get_graph("g") == graph("g")
+    assert await store.read_events("r", 0, 10) == [frame("r", 0)]
+
+
+async def test_saving_a_graph_id_twice_is_refused_and_changes_nothing(store: Store) -> None:
+    """The refused commit is all or none: its run, its events and its other graph are not
+    applied either, the first graph stays as it was, and the store is still usable."""
+    await store.commit([SaveGraph(graph("g", "first"))])
+    with pytest.raises(StoreError):
+        await store.commit(
+            [
+                create("r"),
+                append("r", 0),
+                SaveGraph(graph("other")),
+                SaveGraph(graph("g", "second", 2.0)),
+            ]
+        )
+    assert await store.get_graph("g") == graph("g", "first")
+    assert await store.get_graph("other") is None
+    assert await store.get_run("r") is None
+    assert await store.count_events("r") == 0
+    await store.commit([SaveGraph(graph("other"))])
+    assert await store.get_graph("other") == graph("other")
+
+
+async def test_the_same_graph_id_twice_in_one_commit_is_refused(store: Store) -> None:
+    with pytest.raises(StoreError):
+        await store.commit([SaveGraph(graph("g", "one")), SaveGraph(graph("g", "two"))])
+    assert await store.get_graph("g") is None
+
+
+async def test_concurrent_saves_of_one_graph_id_keep_exactly_one(store: Store) -> None:
+    """Concurrent commits (one group-commit round for SQLite): one save of `g` lands, the other
+    fails alone, and an unrelated graph saved meanwhile lands too."""
+    outcomes: dict[str, bool] = {}
+
+    async def save(record: GraphRecord) -> None:
+        try:
+            await store.commit([SaveGraph(record)])
+        except StoreError:
+            outcomes[record.name] = False
+        else:
+            outcomes[record.name] = True
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for name in ("one", "two"):
+                nursery.start_soon(save, graph("g", name))
+            nursery.start_soon(save, graph("h", "other"))
+    assert outcomes.pop("other") is True
+    assert sorted(outcomes.values()) == [False, True]
+    winner = next(name for name, landed in outcomes.items() if landed)
+    assert await store.get_graph("g") == graph("g", winner)
+    assert await store.get_graph("h") == graph("h", "other")
+
+
+async def test_a_saved_graph_survives_reopening_the_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "graphs.db"
+    async with open_sqlite_store(path) as store:
+        await store.commit([SaveGraph(graph("g", created_at=12.25))])
+    async with open_sqlite_store(path) as store:
+        assert await store.get_graph("g") == graph("g", created_at=12.25)
+        with pytest.raises(StoreError):
+            await store.commit([SaveGraph(graph("g", "again"))])
+        assert await store.get_graph("g") == graph("g", created_at=12.25)
 
 
 # --- property: any interleaving reads back gap-free --------------------------------------------
