@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from functools import partial
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TypeVar
 
 import attrs

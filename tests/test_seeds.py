@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.processes import port_is_free, wait_for_health
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO.parent / "shared" / "seeds"
@@ -26,35 +25,10 @@ BAD_MARKERS = (
 )
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        # bind as the server does: TIME_WAIT leftovers of an earlier run do not make it busy
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _wait_for_health(url: str, server: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"runcast serve exited with {server.returncode} before serving")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"runcast serve did not answer {url} within {timeout} s")
-
-
 @pytest.fixture
 def runcast_on_7777(tmp_path: Path) -> Iterator[None]:
     assert SEEDS.is_dir(), f"the seed scripts are expected in {SEEDS}"
-    assert _port_is_free(PORT), f"port {PORT} is taken: stop whatever serves it (make serve?)"
+    assert port_is_free(PORT), f"port {PORT} is taken: stop whatever serves it (make serve?)"
     runcast = Path(sys.executable).parent / "runcast"
     server = subprocess.Popen(
         [str(runcast), "serve", "--store", f"sqlite:{tmp_path / 'seeds.db'}"],
@@ -62,7 +36,7 @@ def runcast_on_7777(tmp_path: Path) -> Iterator[None]:
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_for_health(f"http://127.0.0.1:{PORT}/health", server)
+        wait_for_health(f"http://127.0.0.1:{PORT}/health", server)
         yield
     finally:
         server.send_signal(signal.SIGTERM)

@@ -14,6 +14,7 @@ from quart_trio import QuartTrio
 from actors import Runtime
 from actors.graphs import Graphs
 from web import graph_protocol
+from web.closing import close_handshake
 from web.graph_api import GraphSocket, graph_blueprint
 from web.runs_api import problem, runs_blueprint
 from web.workflows_ws import WorkflowSocket
@@ -53,7 +54,7 @@ def create_app(
     async def graph_ws(graph_id: str) -> None:
         if not authorized(websocket.headers.get("Authorization", "")):
             await websocket.send(graph_protocol.error(UNAUTHORIZED, "Unauthorized"))
-            await websocket.close(1008, "unauthorized")
+            await close_handshake(websocket, 1008, "unauthorized")
             return
         connection = GraphSocket(
             graphs,

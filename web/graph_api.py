@@ -25,6 +25,7 @@ from actors.workflows.graph import InvalidGraph
 from actors.workflows.graph_run import InvalidInitialState
 from actors.workflows.graph_view import GraphRunView, GraphStatus
 from web import graph_protocol
+from web.closing import close_handshake
 from web.runs_api import problem
 from web.workflows_ws import PUMP_FLUSH_TIMEOUT, WebSocketLike
 
@@ -179,9 +180,9 @@ class GraphSocket:
                 await done.wait()
             nursery.cancel_scope.cancel()
         if done.is_set():
-            await self.websocket.close(1000, "run finished")
+            await close_handshake(self.websocket, 1000, "run finished")
         else:
-            await self.websocket.close(1001, "server shutting down")
+            await close_handshake(self.websocket, 1001, "server shutting down")
 
     async def _converse(self) -> None:
         try:

@@ -22,6 +22,7 @@ from actors.workflows.examples.code_review import CODE_REVIEW_TOOLS
 from actors.workflows.examples.content_creation import content_creation_workflow
 from actors.workflows.tools import ToolRegistry
 from web.app import create_app
+from web.closing import CLOSE_TIMEOUT
 from web.workflows_ws import PUMP_FLUSH_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,9 @@ def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.websocket_max_message_size = settings.max_message_size
-    config.graceful_timeout = settings.shutdown_grace + CANCELLED_RUNS_DEADLINE + PUMP_FLUSH_TIMEOUT
+    config.graceful_timeout = (
+        settings.shutdown_grace + CANCELLED_RUNS_DEADLINE + PUMP_FLUSH_TIMEOUT + CLOSE_TIMEOUT
+    )
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     return config

@@ -28,6 +28,7 @@ from actors.messages import (
     parse_command,
 )
 from web import protocol
+from web.closing import close_handshake
 from web.protocol import Mode, SubscriptionFraming
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class WorkflowSocket:
             with trio.move_on_after(PUMP_FLUSH_TIMEOUT):
                 await self._pumps_idle.wait()
             nursery.cancel_scope.cancel()
-        await self.websocket.close(1001, "server shutting down")
+        await close_handshake(self.websocket, 1001, "server shutting down")
 
     async def _read_commands(self, nursery: trio.Nursery) -> None:
         while True:

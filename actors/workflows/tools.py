@@ -64,7 +64,7 @@ class Tool:
             required=tuple(p.name for p in named if p.default is inspect.Parameter.empty),
             any_params=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters),
             is_async=inspect.iscoroutinefunction(fn)
-            or inspect.iscoroutinefunction(getattr(fn, "__call__", None)),
+            or inspect.iscoroutinefunction(type(fn).__call__),
         )
 
     def params_problem(self, params: Mapping[str, Any]) -> str | None:

@@ -1,0 +1,30 @@
+"""Closing a WebSocket from the server side with the whole closing handshake.
+
+Sending a Close frame and returning lets Hypercorn drop the TCP connection at once, before the
+client has read what came before the Close: a client that decodes messages in the background
+(Node's WebSocket, for one) then reports 1006 and loses the last messages. RFC 6455 says the
+closer waits for the peer's Close; `close_handshake` does, for at most `CLOSE_TIMEOUT` seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import trio
+
+CLOSE_TIMEOUT = 5.0
+
+
+class ClosableWebSocket(Protocol):
+    async def receive(self) -> str | bytes: ...
+
+    async def close(self, code: int, reason: str = "") -> None: ...
+
+
+async def close_handshake(websocket: ClosableWebSocket, code: int, reason: str) -> None:
+    """Send Close, then read (and drop) whatever the client still sends until its Close ends
+    the connection (the server then cancels this task) or the timeout passes."""
+    await websocket.close(code, reason)
+    with trio.move_on_after(CLOSE_TIMEOUT):
+        while True:
+            await websocket.receive()
