@@ -17,6 +17,7 @@ import attrs
 import cattrs
 import orjson
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.cols import mapping_structure_factory
 from cattrs.gen import make_dict_structure_fn
 
 
@@ -137,8 +138,9 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook_factory(
         attrs.has, lambda cls: _objects_only(make_dict_structure_fn(cls, converter))
     )
+    # not `converter.gen_structure_mapping`: it also registers the lax hook for that type
     converter.register_structure_hook_factory(
-        _is_mapping, lambda cls: _objects_only(converter.gen_structure_mapping(cls))
+        _is_mapping, lambda cls: _objects_only(mapping_structure_factory(cls, converter))
     )
     return converter
 

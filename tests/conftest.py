@@ -13,6 +13,7 @@ import trio
 
 from actors import WorkflowCatalog
 from actors.workflows.tools import ToolRegistry
+from tests.web.graph_helpers import Gates, make_tools
 from web.server import Settings, serve
 
 FAST_STEP_DELAY = 0.02
@@ -95,3 +96,14 @@ async def server(start_server: StartServer) -> RunningServer:
     return await start_server()
 
 
+
+
+@pytest.fixture
+def gates() -> Gates:
+    return Gates()
+
+
+@pytest.fixture
+async def gserver(start_server: StartServer, gates: Gates) -> RunningServer:
+    """A server whose graph tools are `make_tools(gates)` (tests/web/graph_helpers.py)."""
+    return await start_server(tools=make_tools(gates))

@@ -165,7 +165,8 @@ class GraphSocket:
         self.server_closing = server_closing
 
     async def serve(self) -> None:
-        """Until the run's last frame is sent (close 1000), or the server shuts down (1001)."""
+        """Until the run's last frame is sent (close 1000; also when a shutdown cancelled the
+        run), or until the server shuts down before a run was started (1001)."""
         done = trio.Event()
         async with trio.open_nursery() as nursery:
 
@@ -187,8 +188,11 @@ class GraphSocket:
     async def _converse(self) -> None:
         try:
             await self.graphs.get(self.graph_id)
-        except (UnknownGraph, InvalidGraph) as unknown:
+        except UnknownGraph as unknown:
             await self.websocket.send(graph_protocol.error(str(unknown), "Graph not found"))
+            return
+        except InvalidGraph as unusable:
+            await self.websocket.send(graph_protocol.error(str(unusable), "Graph cannot run"))
             return
         await self.websocket.send(graph_protocol.connected(self.graph_id))
         while True:
