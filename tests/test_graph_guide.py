@@ -259,3 +259,20 @@ def test_scripts_fail_without_a_server(script: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done
     assert done.stderr.startswith("error: cannot reach http://127.0.0.1:1/graph/create"), done
+
+
+def test_readme_websocket_example(graph_id: str, tmp_path: Path) -> None:
+    """The README's graph streaming example, as written, with the graph id as its argument."""
+    readme = (REPO / "README.md").read_text()
+    blocks = [b for lang, b in FENCED_BLOCK.findall(readme) if lang == "python"]
+    examples = [b for b in blocks if "/ws/graph/run/" in b]
+    assert len(examples) == 1, "the README should have one graph streaming example"
+    script = tmp_path / "readme_stream.py"
+    script.write_text(examples[0])
+    lines = run_client([sys.executable, str(script), graph_id], tmp_path).lines
+    assert lines[0].split() == ["connected"], lines
+    assert lines[1].split() == ["status"], lines
+    assert [line.split()[1] for line in lines if line.startswith("node_start")] == [
+        "extract", "analyze", "detect", "suggest", "check_quality"
+    ], lines
+    assert lines[-1].split() == ["complete"], lines
