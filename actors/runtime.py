@@ -81,8 +81,6 @@ class Runtime:
         user_id: str | None = None,
     ) -> RunInfo:
         """Start a run of `workflow_id`; raises UnknownWorkflow, RuntimeClosing."""
-        if self.closing:
-            raise RuntimeClosing()
         return await self.start_workflow(
             self.catalog.get(workflow_id), message, session_id, user_id
         )
