@@ -15,6 +15,7 @@ import trio
 from actors.actor import ActorGone, Address, Mailbox, Reply, serve_mailbox
 from actors.events import RunInfo
 from actors.run import Cancel, RunActor, RunMessage
+from actors.stats import RuntimeStats
 from actors.store.base import Store
 from actors.supervisor import ChildSpec, Restart, Supervisor
 from actors.workflows.catalog import WorkflowDefinition
@@ -62,10 +63,18 @@ RegistryMessage = StartRun | Lookup | CancelAll | RunEnded | StopAccepting
 
 
 class Registry:
-    def __init__(self, store: Store, runs: Supervisor, *, feed_capacity: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        runs: Supervisor,
+        *,
+        feed_capacity: int,
+        stats: RuntimeStats | None = None,
+    ) -> None:
         self.store = store
         self.runs_supervisor = runs
         self.feed_capacity = feed_capacity
+        self.stats = RuntimeStats() if stats is None else stats
         self.mailbox: Mailbox[RegistryMessage] = Mailbox.open("registry")
         self.live: dict[str, RunActor] = {}
         self._changed = trio.Event()
@@ -105,7 +114,9 @@ class Registry:
             raise TypeError(f"registry got a message it does not understand: {message!r}")
 
     def _start(self, info: RunInfo, workflow: WorkflowDefinition) -> Address[RunMessage]:
-        actor = RunActor(info, workflow, self.store, feed_capacity=self.feed_capacity)
+        actor = RunActor(
+            info, workflow, self.store, feed_capacity=self.feed_capacity, stats=self.stats
+        )
         self.live[info.run_id] = actor
 
         def on_exit(error: Exception | None) -> None:

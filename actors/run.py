@@ -39,6 +39,7 @@ from actors.events import (
     encode_event,
     final_status,
 )
+from actors.stats import RuntimeStats
 from actors.store.base import AppendEvent, CreateRun, FinishRun, RunRecord, Store, StoreError, Write
 from actors.workflows.catalog import WorkflowDefinition, WorkflowFailed
 
@@ -114,11 +115,13 @@ class RunActor:
         store: Store,
         *,
         feed_capacity: int = DEFAULT_FEED_CAPACITY,
+        stats: RuntimeStats | None = None,
     ) -> None:
         self.info = info
         self.workflow = workflow
         self.store = store
         self.feed_capacity = feed_capacity
+        self.stats = RuntimeStats() if stats is None else stats
         self.mailbox: Mailbox[RunMessage] = Mailbox.open(f"run {info.run_id}")
         self.history: list[str] = []
         self.status = RunStatus.RUNNING
@@ -232,13 +235,20 @@ class RunActor:
             finished_at = time.time()
             if status is not None:
                 writes.append(FinishRun(self.run_id, status, finished_at, index + 1))
+            committing = time.perf_counter()
             try:
                 with trio.CancelScope(shield=True):
                     await self.store.commit(writes)
             except StoreError as failure:
                 self._store_failure = failure
                 raise
+            stats = self.stats
+            stats.commit_seconds.observe(time.perf_counter() - committing)
+            stats.events_appended += 1
+            if index == 0:
+                stats.runs_started += 1
             if status is not None:
+                stats.runs_finished[status] += 1
                 self.status = status
                 self.finished_at = finished_at
             self._publish(event)

@@ -33,6 +33,7 @@ from actors.registry import (
     StopAccepting,
 )
 from actors.run import DEFAULT_FEED_CAPACITY, Cancel, IndexBeyondRun, Snapshot, Subscribe, closing_writes
+from actors.stats import RuntimeStats
 from actors.store.base import RunRecord, Store
 from actors.supervisor import ChildSpec, Restart, Supervisor
 from actors.workflows.catalog import WorkflowCatalog, WorkflowDefinition
@@ -72,6 +73,15 @@ class Runtime:
     @property
     def live_runs(self) -> int:
         return len(self._registry.live)
+
+    @property
+    def stats(self) -> RuntimeStats:
+        return self._registry.stats
+
+    @property
+    def live_subscribers(self) -> int:
+        """Live feeds of running runs (a follower of a finished run holds none)."""
+        return sum(actor.subscriber_count for actor in self._registry.live.values())
 
     async def start(
         self,
@@ -119,6 +129,7 @@ class Runtime:
         """Subscribe to `run_id` from event `start` (ignored for a finished run, which replays in
         full). Raises UnknownRun, IndexBeyondRun."""
         snapshot = await self._subscribe(run_id, start)
+        self.stats.subscriptions += 1
         first = 0 if snapshot.status.finished else start
         return Follow(snapshot, first, self._resubscriber(run_id), self.store.read_events)
 
