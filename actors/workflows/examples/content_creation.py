@@ -1,12 +1,15 @@
 """The demo `content-creation-workflow`: 8 steps with 2 progress ticks each, 42 events a run.
 
 It mirrors the function-only workflow the Agno frames in the spec were captured from: each step
-waits `step_delay` seconds spread over its ticks, reports `"<step>: tick i/k"`, and returns
+waits `step_delay` seconds spread over its ticks, reports `"<step>: tick i/k"` (its `data` carries
+`emitted_at`, the wall-clock time of the tick, so a client on the same machine can measure how
+long an event took to reach it), and returns
 `"[<step>] done for input='<message>' (prev_len=<length of the previous content>)"`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -29,7 +32,10 @@ def _demo_step(
     async def executor(ctx: StepContext) -> str:
         for tick in range(ticks):
             await trio.sleep(delay / ticks)
-            await ctx.progress(f"{name}: tick {tick + 1}/{ticks}", {"step": index, "tick": tick})
+            await ctx.progress(
+                f"{name}: tick {tick + 1}/{ticks}",
+                {"step": index, "tick": tick, "emitted_at": time.time()},
+            )
         if ticks == 0:
             await trio.sleep(delay)
         previous = len(ctx.previous_content or "")

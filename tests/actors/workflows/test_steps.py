@@ -6,6 +6,7 @@ not a stand-in for a user-facing component)."""
 
 from __future__ import annotations
 
+import time
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -306,7 +307,9 @@ async def test_demo_step_contents_chain_previous_lengths() -> None:
     assert result["content"] == contents[2]
     progress = emit.of(STEP_PROGRESS)
     assert [p["content"] for p in progress[:2]] == ["research: tick 1/2", "research: tick 2/2"]
-    assert [p["data"] for p in progress[:2]] == [{"step": 0, "tick": 0}, {"step": 0, "tick": 1}]
+    data = [p["data"] for p in progress[:2]]
+    assert [(d["step"], d["tick"]) for d in data] == [(0, 0), (0, 1)]
+    assert all(abs(d["emitted_at"] - time.time()) < 60 for d in data)  # wall-clock seconds
 
 
 @pytest.mark.parametrize(("steps", "ticks"), [(1, 0), (3, 2), (10, 1)])

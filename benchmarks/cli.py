@@ -1,0 +1,159 @@
+"""`runcast bench <scenario> [options]`: run one benchmark scenario and report it.
+
+Every scenario prints a progress bar while it runs and a summary table at the end, and appends
+one JSON record per measurement to `--results` (benchmarks/results/results.jsonl by default).
+Without `--url` the scenario starts its own `runcast serve` (SQLite store in a temporary
+directory, demo workflow sized by `--steps` / `--progress`); with `--url` it measures that server
+instead, any server that speaks the workflow WebSocket protocol (give `--server-pid` for its CPU
+and memory figures, and `--workflow-id` for the workflow to start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from benchmarks import report
+from benchmarks.scenarios import inprocess, throughput
+from benchmarks.server import DemoSize, Server, attached, started_runcast
+
+DEMO_WORKFLOW = "content-creation-workflow"
+
+
+def _positive_ints(text: str) -> list[int]:
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if not values or any(v < 1 for v in values):
+        raise ValueError(text)
+    return values
+
+
+_positive_ints.__name__ = "comma-separated positive integers"
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="measure this server (http://host:port) instead of starting one")
+    parser.add_argument("--server-pid", type=int, help="pid of the --url server, for CPU and RSS")
+    parser.add_argument("--workflow-id", default=DEMO_WORKFLOW)
+    parser.add_argument("--store", default="sqlite", help="store of a started server: sqlite, memory")
+    parser.add_argument("--steps", type=int, default=20, help="demo steps per run (started server)")
+    parser.add_argument("--progress", type=int, default=1, help="progress events per demo step")
+    parser.add_argument("--processes", type=int, default=2, help="client worker processes")
+    parser.add_argument("--results", type=Path, default=report.DEFAULT_RESULTS)
+    parser.add_argument("--label", default="runcast", help="name of the server in the records")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="runcast bench", description=__doc__.splitlines()[0])
+    scenarios = parser.add_subparsers(dest="scenario", required=True)
+    tp = scenarios.add_parser("throughput", help="N runs, C at a time, each over its own socket")
+    _server_options(tp)
+    tp.add_argument("--runs", type=int, default=500)
+    tp.add_argument("--concurrency", type=_positive_ints, default=[50],
+                    help="one value, or several (10,50,100) for a sweep and its plot")
+    tp.add_argument("--warmup", type=int, default=50, help="runs before measuring")
+    tp.add_argument("--plot", type=Path, help="PNG of events/s and latency against concurrency")
+    ip = scenarios.add_parser("inprocess", help="the actor runtime alone, no sockets")
+    ip.add_argument("--stores", default="memory,sqlite", help="memory, sqlite, or both")
+    ip.add_argument("--runs", type=int, default=1000)
+    ip.add_argument("--events", type=int, default=200, help="events each run emits")
+    ip.add_argument("--concurrency", type=int, default=100)
+    ip.add_argument("--results", type=Path, default=report.DEFAULT_RESULTS)
+    return parser
+
+
+@contextmanager
+def server_for(args: argparse.Namespace) -> Iterator[Server]:
+    if args.url:
+        with attached(args.url, args.server_pid) as server:
+            yield server
+    else:
+        with started_runcast(DemoSize(args.steps, args.progress), args.store) as server:
+            yield server
+
+
+def throughput_command(args: argparse.Namespace) -> list[dict[str, Any]]:
+    entries = []
+    with server_for(args) as server:
+        if args.warmup:
+            throughput.measure(server, args.workflow_id, args.warmup, min(args.warmup, 50), 1)
+        for concurrency in args.concurrency:
+            figures = throughput.measure(
+                server, args.workflow_id, args.runs, concurrency, args.processes
+            )
+            parameters = {
+                "server": args.label, "url": args.url or "started", "store": args.store,
+                "steps": args.steps, "progress": args.progress, "runs": args.runs,
+                "concurrency": concurrency, "processes": args.processes,
+            }
+            entry = report.record("throughput", parameters, figures)
+            report.append(args.results, entry)
+            entries.append(entry)
+            print(f"throughput: {args.label}, {args.runs} runs, concurrency {concurrency}")
+            print(report.table(throughput_rows(figures)))
+    if args.plot:
+        report.plot(entries, args.plot, f"throughput of {args.label} ({args.runs} runs each)")
+        print(f"plot written to {args.plot}")
+    return entries
+
+
+def throughput_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [
+        ("events delivered", f"{figures['events']:,} in {figures['wall_s']:.2f} s"),
+        ("events/s", f"{figures['events_per_s']:,.0f}"),
+        ("gaps / duplicates", f"{figures['gaps']} / {figures['duplicates']}"),
+        ("runs not completed", str(figures["not_completed"])),
+        ("client CPU", f"{figures['client_cpu_s']:.2f} s = "
+                       f"{figures['client_cpu_us_per_event']:.1f} us/event"),
+    ]
+    if "server_cpu_s" in figures:
+        rows.append(("server CPU", f"{figures['server_cpu_s']:.2f} s = "
+                                   f"{figures['server_cpu_us_per_event']:.1f} us/event "
+                                   f"({figures['server_core_share'] * 100:.0f}% of a core)"))
+    for name in ("start_latency", "event_delay"):
+        p = figures.get(name)
+        if p:
+            rows.append((name.replace("_", " "), f"p50 {p['p50_ms']:.1f} ms, p90 {p['p90_ms']:.1f}"
+                         f" ms, p99 {p['p99_ms']:.1f} ms, max {p['max_ms']:.1f} ms"))
+    return rows
+
+
+def inprocess_command(args: argparse.Namespace) -> list[dict[str, Any]]:
+    entries = []
+    for store in args.stores.split(","):
+        figures = trio.run(inprocess.measure, store, args.runs, args.events, args.concurrency)
+        parameters = {"store": store, "runs": args.runs, "events_per_run": args.events,
+                      "concurrency": args.concurrency}
+        entry = report.record("inprocess", parameters, figures)
+        report.append(args.results, entry)
+        entries.append(entry)
+        print(f"inprocess: {store} store, {args.runs} runs of {args.events} events, "
+              f"{args.concurrency} at a time")
+        print(report.table([
+            ("events appended and delivered", f"{figures['events']:,} in {figures['wall_s']:.2f} s"),
+            ("events/s", f"{figures['events_per_s']:,.0f}"),
+            ("CPU", f"{figures['cpu_s']:.2f} s = {figures['cpu_us_per_event']:.2f} us/event"),
+            ("store commit rounds", str(figures["commit_rounds"])),
+        ]))
+    return entries
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.scenario == "inprocess":
+        inprocess_command(args)
+    elif args.scenario == "throughput":
+        entries = throughput_command(args)
+        failed = [e for e in entries if e["figures"]["gaps"] or e["figures"]["duplicates"]
+                  or e["figures"]["not_completed"]]
+        if failed:
+            sys.exit("throughput: gaps, duplicates or runs that did not complete (see above)")
+
+
+if __name__ == "__main__":
+    main()

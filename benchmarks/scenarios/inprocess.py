@@ -1,0 +1,120 @@
+"""`inprocess`: the actor runtime alone, no sockets: the ceiling of the design.
+
+Runs of a workflow that emits its events as fast as it can (no sleep between them), C at a time,
+each followed by one subscriber from index 0 to its terminal event, all in this process on the
+memory store or a temporary SQLite file. Every subscriber checks its indices are 0, 1, 2, ...
+Figures: events appended and delivered per second, CPU per event, and the store's commit rounds.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+import trio
+
+from actors import Runtime, WorkflowCatalog, open_runtime
+from actors.events import STEP_PROGRESS, RunInfo
+from actors.store import Store, open_store
+from actors.workflows.catalog import Emit
+from benchmarks.progress import ProgressBar
+
+WORKFLOW_ID = "burst"
+
+
+class Burst:
+    """A workflow body emitting `events` progress events back to back."""
+
+    id = WORKFLOW_ID
+    name = "Burst"
+    description = "emits its events as fast as the runtime takes them"
+
+    def __init__(self, events: int) -> None:
+        self.events = events
+
+    async def execute(self, run: RunInfo, emit: Emit) -> dict[str, Any]:
+        for tick in range(self.events):
+            await emit(STEP_PROGRESS, {"step_name": "burst", "step_index": 0, "content": tick})
+        return {"content": "done"}
+
+
+@asynccontextmanager
+async def store_of(kind: str) -> AsyncIterator[Store]:
+    if kind == "memory":
+        async with open_store("memory") as store:
+            yield store
+    else:
+        with tempfile.TemporaryDirectory(prefix="runcast-inprocess-") as tmp:
+            async with open_store(f"sqlite:{tmp}/bench.db") as store:
+                yield store
+
+
+async def follow_one(runtime: Runtime, expected: int) -> int:
+    """Start a run, follow it to its end, check the indices; return the events delivered."""
+    info = await runtime.start(WORKFLOW_ID)
+    follow = await runtime.follow(info.run_id, 0)
+    delivered = 0
+
+    async def check(frame: str) -> None:
+        nonlocal delivered
+        index = orjson.loads(frame)["event_index"]
+        if index != delivered:
+            raise AssertionError(f"run {info.run_id}: event {index} where {delivered} was due")
+        delivered += 1
+
+    await follow.stream(check)
+    if delivered != expected:
+        raise AssertionError(f"run {info.run_id}: {delivered} events, expected {expected}")
+    return delivered
+
+
+async def measure(store_kind: str, runs: int, events_per_run: int, concurrency: int) -> dict[str, Any]:
+    catalog = WorkflowCatalog()
+    catalog.add(Burst(events_per_run))
+    expected = events_per_run + 2  # WorkflowStarted ... WorkflowCompleted
+    bar = ProgressBar(f"inprocess {store_kind}", runs, "runs")
+    done = 0
+    limiter = trio.CapacityLimiter(concurrency)
+    async with store_of(store_kind) as store, open_runtime(store, catalog) as runtime:
+
+        async def one() -> None:
+            nonlocal done
+            async with limiter:
+                await follow_one(runtime, expected)
+            done += 1
+
+        async def show() -> None:
+            while True:
+                bar.show(done)
+                await trio.sleep(0.2)
+
+        cpu_before, started = _cpu_seconds(), time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(show)
+            async with trio.open_nursery() as runners:
+                for _ in range(runs):
+                    runners.start_soon(one)
+            nursery.cancel_scope.cancel()
+        wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
+        bar.finish(done)
+        rounds = getattr(getattr(store, "committer", None), "rounds", None)
+    events = runs * expected
+    return {
+        "runs": runs,
+        "events": events,
+        "wall_s": round(wall, 3),
+        "events_per_s": round(events / wall, 1),
+        "cpu_s": round(cpu, 3),
+        "cpu_us_per_event": round(cpu / events * 1e6, 2),
+        "commit_rounds": rounds,
+    }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

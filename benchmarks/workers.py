@@ -1,0 +1,105 @@
+"""Client work spread over several processes, so that the client is not what is measured.
+
+A scenario names an async job by import path (`"benchmarks.scenarios.throughput:client_job"`)
+and gives each worker process its share as a JSON-able dict. Each worker runs the job under
+`trio.run` with a `tick(n)` callback that adds to a counter shared with the parent (the progress
+bar reads it), and sends back the job's result plus the CPU seconds the worker used. Workers
+start with the "spawn" method: no state of the parent leaks into them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import resource
+from collections.abc import Awaitable, Callable
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+import attrs
+import trio
+
+from benchmarks.progress import ProgressBar
+
+Job = Callable[[dict[str, Any], Callable[[int], None]], Awaitable[dict[str, Any]]]
+
+
+@attrs.frozen
+class WorkerOutcome:
+    result: dict[str, Any]
+    cpu_seconds: float  # of the job alone, not the process's start-up
+
+
+def _load(path: str) -> Job:
+    module, _, name = path.partition(":")
+    job: Job = getattr(importlib.import_module(module), name)
+    return job
+
+
+def _worker(path: str, share: dict[str, Any], counter: Synchronized, results: Any) -> None:
+    job = _load(path)
+
+    def tick(count: int = 1) -> None:
+        with counter.get_lock():
+            counter.value += count
+
+    before = _cpu_seconds()
+    try:
+        result = trio.run(job, share, tick)
+    except BaseException as error:  # reported to the parent, which fails the scenario
+        results.put({"error": f"{type(error).__name__}: {error}"})
+        raise
+    results.put({"result": result, "cpu_seconds": _cpu_seconds() - before})
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class WorkerFailed(RuntimeError):
+    pass
+
+
+def run_workers(
+    path: str, shares: list[dict[str, Any]], *, total: int, unit: str, label: str
+) -> list[WorkerOutcome]:
+    """Run `path` once per share, each in its own process; show progress toward `total` ticks;
+    return the outcomes once every worker is done. Raises WorkerFailed naming the first error."""
+    context = multiprocessing.get_context("spawn")
+    counter: Synchronized = context.Value("q", 0)  # type: ignore[assignment]
+    results = context.Queue()
+    processes = [
+        context.Process(target=_worker, args=(path, share, counter, results), daemon=True)
+        for share in shares
+    ]
+    bar = ProgressBar(label, total, unit)
+    for process in processes:
+        process.start()
+    outcomes: list[WorkerOutcome] = []
+    errors: list[str] = []
+    while len(outcomes) + len(errors) < len(processes):
+        bar.show(counter.value)
+        try:
+            message = results.get(timeout=0.2)
+        except Exception:  # queue.Empty: nothing finished in this interval
+            if not any(p.is_alive() for p in processes) and results.empty():
+                errors.append("a worker process died without a result")
+            continue
+        if "error" in message:
+            errors.append(message["error"])
+        else:
+            outcomes.append(WorkerOutcome(message["result"], message["cpu_seconds"]))
+    bar.finish(counter.value)
+    for process in processes:
+        process.join(timeout=10)
+    if errors:
+        raise WorkerFailed("; ".join(errors))
+    return outcomes
+
+
+def split(total: int, parts: int) -> list[int]:
+    """`total` as `parts` near-equal shares, none empty (fewer parts if total is small)."""
+    parts = max(1, min(parts, total))
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
