@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import attrs
+import trio
 
 from actors.events import TERMINAL_EVENTS
 from actors.run import Snapshot
@@ -80,8 +81,18 @@ class Follow:
         """Deliver from the feed until the terminal event (ended) or until the feed stops or
         skips ahead (subscribe again from the cursor)."""
         assert snapshot.feed is not None
-        with snapshot.feed.receive:
-            async for event in snapshot.feed.receive:
+        receive = snapshot.feed.receive
+        with receive:
+            while True:
+                try:
+                    event = receive.receive_nowait()  # drain what is there without yielding
+                except trio.WouldBlock:
+                    try:
+                        event = await receive.receive()
+                    except trio.EndOfChannel:
+                        return cursor, False
+                except trio.EndOfChannel:
+                    return cursor, False
                 if event.index < cursor:
                     continue
                 if event.index > cursor:
@@ -90,4 +101,3 @@ class Follow:
                 cursor += 1
                 if event.kind in TERMINAL_EVENTS:
                     return cursor, True
-        return cursor, False

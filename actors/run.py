@@ -1,15 +1,20 @@
 """The run actor: one per run, owning the run's state, event log, subscribers and workflow body.
 
-Its tasks (the mailbox loop and the body) live in the actor's own nursery. Appending an event is
-`_emit`: take the next index, encode once, commit to the store (shielded, so a cancelled run never
-leaves an event durable but unpublished), then `_publish`: add the frame to the in-memory history
-and push it, without waiting, into every subscriber's bounded feed. `_subscribe` snapshots the
-history and registers a feed with no checkpoint in between, and `_publish` has none either, so a
-subscriber gets every event exactly once: those before its snapshot in the backlog, the rest live.
+Its tasks (the mailbox loop, the writer and the body) live in the actor's own nursery. Appending
+an event is `_append`: take the next index, encode once, queue it for the writer. The writer
+commits everything queued in one store commit (shielded, so a cancelled run never leaves an
+event durable but unpublished), then `_publish`es each event in order: add its frame to the
+in-memory history and push it, without waiting, into every subscriber's bounded feed. So an
+event is published only once durable, and a body that emits quickly runs ahead of the store by
+at most `MAX_QUEUED` events instead of waiting a round trip per event. The run's own last
+events (`_emit_durably`) wait until they are published.
 
-A feed that is full when an event is published is dropped and marked lagged; its follower reads
-what it missed from the history and subscribes again (see `actors.follow`). A slow subscriber
-thus never blocks the run or other subscribers, and never loses events.
+`_subscribe` snapshots the history and registers a feed with no checkpoint in between, and
+`_publish` has none either, so a subscriber gets every event exactly once: those before its
+snapshot in the backlog, the rest live. A feed that is full when an event is published is
+dropped and marked lagged; its follower reads what it missed from the history and subscribes
+again (see `actors.follow`). A slow subscriber thus never blocks the run or other subscribers,
+and never loses events.
 
 If the actor itself crashes (a store failure, a bug in its own code), its supervisor starts
 `recover`: reload the durable history and close the run with a terminal `WorkflowError`, which
@@ -46,6 +51,8 @@ from actors.workflows.catalog import WorkflowDefinition, WorkflowFailed
 log = logging.getLogger(__name__)
 
 DEFAULT_FEED_CAPACITY = 1024
+MAX_QUEUED = 256  # events a body may emit ahead of the store before `emit` waits
+YIELD_EVERY = 64  # a body emitting in a tight loop lets other tasks run after this many events
 RUN_LEVEL_EVENTS = TERMINAL_EVENTS | {WORKFLOW_STARTED, WORKFLOW_CANCELLED}
 
 
@@ -93,11 +100,23 @@ class Subscribe:
 
 @attrs.frozen
 class Cancel:
+    """Answered with whether this request cancels the run, and the run's status."""
+
     reason: str
-    reply: Reply[bool]
+    reply: Reply[tuple[bool, RunStatus]]
 
 
 RunMessage = Subscribe | Cancel
+
+
+@attrs.frozen
+class Queued:
+    """An event appended but not yet durable, with the writes that record it."""
+
+    event: Event
+    writes: list[Write]
+    status: RunStatus | None  # the run's final status if this event ends it
+    at: float
 
 
 def closing_writes(info: RunInfo, index: int, error: str, reason: str) -> tuple[Event, list[Write]]:
@@ -130,7 +149,12 @@ class RunActor:
         self._feeds: set[Feed] = set()
         self._body_scope = trio.CancelScope()
         self._cancel_reason: str | None = None
-        self._emit_lock = trio.StrictFIFOLock()
+        self._queue: list[Queued] = []
+        self._next_index = 0
+        self._ended = False  # a terminal event is queued: nothing may follow it
+        self._wakeup = trio.Event()
+        self._writer_running = False
+        self._flush_lock = trio.StrictFIFOLock()
         self._store_failure: StoreError | None = None
 
     @property
@@ -155,6 +179,7 @@ class RunActor:
         """First incarnation: run the workflow body to its terminal event."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(serve_mailbox, self.mailbox, self._handle)
+            await nursery.start(self._writer)
             await self._execute()
             nursery.cancel_scope.cancel()
         self._close()
@@ -185,14 +210,14 @@ class RunActor:
         if self.status.finished:
             return
         if not self.history:
-            await self._emit(WORKFLOW_STARTED, {})
+            self._append(WORKFLOW_STARTED, {})
         error = f"run actor crashed: {type(crash).__name__}: {crash}"
-        await self._emit(WORKFLOW_ERROR, {"error": error, "reason": "crashed"})
+        await self._emit_durably(WORKFLOW_ERROR, {"error": error, "reason": "crashed"})
 
     # -- the body ----------------------------------------------------------------------------
 
     async def _execute(self) -> None:
-        await self._emit(WORKFLOW_STARTED, {})
+        self._append(WORKFLOW_STARTED, {})
         kind, fields = WORKFLOW_ERROR, {}
         try:
             with self._body_scope:
@@ -209,9 +234,9 @@ class RunActor:
             raise self._store_failure
         if self._body_scope.cancelled_caught:
             reason = self._cancel_reason or "cancelled"
-            await self._emit(WORKFLOW_CANCELLED, {"reason": reason})
+            self._append(WORKFLOW_CANCELLED, {"reason": reason})
             kind, fields = WORKFLOW_COMPLETED, {"status": "cancelled", "reason": reason}
-        await self._emit(kind, fields)
+        await self._emit_durably(kind, fields)
 
     async def _emit_step_event(self, kind: str, fields: dict[str, Any]) -> None:
         """The `emit` a workflow body gets: the run's own start and end events are the actor's."""
@@ -220,38 +245,84 @@ class RunActor:
         await self._emit(kind, fields)
 
     async def _emit(self, kind: str, fields: dict[str, Any]) -> None:
-        async with self._emit_lock:
-            if self._store_failure is not None:
-                raise self._store_failure  # nothing more until the supervisor has recovered us
-            if self.status.finished:
-                raise RuntimeError(f"run {self.run_id} is finished; {kind} was not recorded")
-            index = len(self.history)
-            event = encode_event(self.info, index, kind, fields)
-            writes: list[Write] = [AppendEvent(self.run_id, index, event.frame)]
-            if index == 0:
-                record = RunRecord(self.info, RunStatus.RUNNING, self.created_at)
-                writes.insert(0, CreateRun(record))
-            status = final_status(kind, cancelled=self._body_scope.cancelled_caught)
-            finished_at = time.time()
-            if status is not None:
-                writes.append(FinishRun(self.run_id, status, finished_at, index + 1))
-            committing = time.perf_counter()
-            try:
-                with trio.CancelScope(shield=True):
-                    await self.store.commit(writes)
-            except StoreError as failure:
-                self._store_failure = failure
-                raise
-            stats = self.stats
-            stats.commit_seconds.observe(time.perf_counter() - committing)
-            stats.events_appended += 1
-            if index == 0:
-                stats.runs_started += 1
-            if status is not None:
-                stats.runs_finished[status] += 1
-                self.status = status
-                self.finished_at = finished_at
-            self._publish(event)
+        """Queue an event for the writer; wait only while the body is `MAX_QUEUED` ahead.
+
+        Yielding to the scheduler on every event would cost more than the rest of the append,
+        so a body emitting in a tight loop yields every `YIELD_EVERY` events (and its events
+        reach the writer in batches); cancellation is still seen at every emit."""
+        self._append(kind, fields)
+        if len(self._queue) >= MAX_QUEUED or not self._writer_running:
+            await self._flush()
+        elif len(self._queue) % YIELD_EVERY == 0:
+            await trio.lowlevel.checkpoint()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def _emit_durably(self, kind: str, fields: dict[str, Any]) -> None:
+        """Queue an event and return once it (and everything before it) is published."""
+        self._append(kind, fields)
+        await self._flush()
+
+    def _append(self, kind: str, fields: dict[str, Any]) -> None:
+        if self._store_failure is not None:
+            raise self._store_failure  # nothing more until the supervisor has recovered us
+        if self._ended:
+            raise RuntimeError(f"run {self.run_id} is finished; {kind} was not recorded")
+        index = self._next_index
+        event = encode_event(self.info, index, kind, fields)
+        writes: list[Write] = [AppendEvent(self.run_id, index, event.frame)]
+        if index == 0:
+            writes.insert(0, CreateRun(RunRecord(self.info, RunStatus.RUNNING, self.created_at)))
+        status = final_status(kind, cancelled=self._body_scope.cancelled_caught)
+        at = time.time()
+        if status is not None:
+            writes.append(FinishRun(self.run_id, status, at, index + 1))
+            self._ended = True
+        self._next_index = index + 1
+        self._queue.append(Queued(event, writes, status, at))
+        self._wakeup.set()
+
+    async def _writer(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Flush whatever is queued, as it is queued. A store failure stops it: the body gets
+        the failure at its next emit, and the run actor crashes."""
+        self._writer_running = True
+        task_status.started()
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup = trio.Event()
+                await self._flush()
+        except StoreError:
+            return
+        finally:
+            self._writer_running = False
+
+    async def _flush(self) -> None:
+        """Commit and publish everything queued, in order; raises the store's failure."""
+        async with self._flush_lock:
+            while self._queue and self._store_failure is None:
+                batch, self._queue = self._queue, []
+                writes = [write for queued in batch for write in queued.writes]
+                committing = time.perf_counter()
+                try:
+                    with trio.CancelScope(shield=True):
+                        await self.store.commit(writes)
+                except StoreError as failure:
+                    self._store_failure = failure
+                    break
+                stats = self.stats
+                stats.commit_seconds.observe(time.perf_counter() - committing)
+                stats.events_appended += len(batch)
+                for queued in batch:
+                    if queued.event.index == 0:
+                        stats.runs_started += 1
+                    if queued.status is not None:
+                        stats.runs_finished[queued.status] += 1
+                        self.status = queued.status
+                        self.finished_at = queued.at
+                    self._publish(queued.event)
+        if self._store_failure is not None:
+            raise self._store_failure
 
     def _publish(self, event: Event) -> None:
         self.history.append(event.frame)
@@ -282,6 +353,9 @@ class RunActor:
         if record is not None and record.status.finished:
             self.status = record.status
             self.finished_at = record.finished_at
+        self._queue = []  # what was queued and not durable is lost with the crash
+        self._next_index = len(self.history)
+        self._ended = self.status.finished
 
     # -- the mailbox -------------------------------------------------------------------------
 
@@ -297,7 +371,7 @@ class RunActor:
             else:
                 message.reply.set(snapshot)
         elif isinstance(message, Cancel):
-            message.reply.set(self._cancel(message.reason))
+            message.reply.set((self._cancel(message.reason), self.status))
         else:
             raise TypeError(f"run actor got a message it does not understand: {message!r}")
 

@@ -159,11 +159,11 @@ class Runtime:
         address = await self._ask_registry(lambda reply: Lookup(run_id, reply))
         if address is not None:
             try:
-                cancelling = await address.ask(lambda reply: Cancel(reason, reply))
+                cancelling, status = await address.ask(lambda reply: Cancel(reason, reply))
             except ActorGone:
                 pass
             else:
-                return CancelOutcome(run_id, cancelling, RunStatus.RUNNING)
+                return CancelOutcome(run_id, cancelling, status)
         record = await self.store.get_run(run_id)
         if record is None:
             raise UnknownRun(run_id)

@@ -136,17 +136,19 @@ class FaultyStore:
 
 def appends_event(run_id: Callable[[], str | None], kind: str, nth: int = 0) -> FaultPredicate:
     """A predicate matching the commit that appends the `nth` event of kind `kind` of the run whose
-    id `run_id()` returns (a callable because the id is known only once the run started)."""
+    id `run_id()` returns (a callable because the id is known only once the run started). A
+    commit may append several events of a run (the run actor batches what its body queued)."""
     seen = [0]
 
     def matches(writes: Sequence[Write]) -> bool:
         wanted = run_id()
+        hit = False
         for write in writes:
             if isinstance(write, AppendEvent) and write.run_id == wanted:
                 if json.loads(write.frame)["event"] == kind:
                     seen[0] += 1
-                    return seen[0] == nth + 1
-        return False
+                    hit = hit or seen[0] == nth + 1
+        return hit
 
     return matches
 
@@ -223,3 +225,10 @@ def task_count() -> int:
         for nursery in task.child_nurseries:
             stack.extend(nursery.child_tasks)
     return count
+
+
+async def wait_published(runtime: Runtime, run_id: str, count: int) -> None:
+    """Until the run has published `count` events. A body's `emit` returns once the event is
+    queued; the run's writer publishes it once durable, as soon as the body lets it run."""
+    while (await runtime.get_run(run_id)).event_count < count:
+        await trio.sleep(0.001)

@@ -20,7 +20,7 @@ from actors.workflows.graph import END, InvalidGraph
 from actors.workflows.graph_run import InvalidInitialState
 from actors.workflows.graph_view import GraphRunView, GraphStatus
 from actors.workflows.tools import ToolRegistry
-from tests.actors.helpers import catalog_of, chatty_workflow
+from tests.actors.helpers import catalog_of, chatty_workflow, wait_published
 from tests.actors.workflows.test_graph_run import GUARD, Gate, make_tools
 
 LOOP = {
@@ -133,6 +133,8 @@ async def test_view_while_running_shows_the_current_node(tmp_path: Path) -> None
         info = await graphs.start(graph.graph_id, {"count": 5})
         with trio.fail_after(GUARD):
             await gate.reached.wait()
+            # started, first: start, complete, transition; wait: start
+            await wait_published(graphs.runtime, info.run_id, 5)
             running = await graphs.view(info.run_id)
             gate.release.set()
             finished = await graphs.wait(info.run_id)

@@ -40,6 +40,7 @@ from tests.actors.helpers import (
     kinds,
     stored_frames,
     task_count,
+    wait_published,
 )
 
 # -- start / follow / cancel / get_run / list_runs ------------------------------------------------
@@ -88,6 +89,7 @@ async def test_following_beyond_the_event_count_of_a_running_run_raises_index_be
             info = await runtime.start("gated")
             with trio.fail_after(10):
                 await reached.wait()
+                await wait_published(runtime, info.run_id, 4)
                 count = (await runtime.get_run(info.run_id)).event_count
                 with pytest.raises(IndexBeyondRun, match=f"last_event_index {count} is beyond"):
                     await runtime.follow(info.run_id, count + 1)
@@ -197,6 +199,7 @@ async def test_get_run_and_list_runs_report_live_counts_for_running_runs(tmp_pat
                 await follow_all(runtime, finished.run_id)
                 running = await runtime.start("gated")
                 await reached.wait()
+                await wait_published(runtime, running.run_id, 5)
                 live_record = await runtime.get_run(running.run_id)
                 listed = await runtime.list_runs()
                 listed_running = await runtime.list_runs(status=RunStatus.RUNNING)

@@ -150,6 +150,15 @@ async def poll_until_finished(http: httpx.AsyncClient, run_id: str) -> dict[str,
             await trio.sleep(0.01)
 
 
+async def wait_published(http: httpx.AsyncClient, run_id: str, count: int) -> None:
+    """Until GET /runs/{run_id} counts `count` events. A node's events are published once
+    durable, as soon as the run's body lets its writer run: a gated tool may already be waiting
+    while its `StepStarted` is still being committed."""
+    with trio.fail_after(GUARD):
+        while (await http.get(f"/runs/{run_id}")).json()["event_count"] < count:
+            await trio.sleep(0.005)
+
+
 async def graph_state(http: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
     answer = await http.get(f"/graph/state/{run_id}")
     assert answer.status_code == 200, answer.text

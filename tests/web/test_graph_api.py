@@ -36,6 +36,7 @@ from tests.web.graph_helpers import (
     run_graph,
     start_background,
     wait_node,
+    wait_published,
 )
 
 # --- the code-review example ---------------------------------------------------------------------
@@ -136,6 +137,7 @@ async def test_a_background_run_reports_its_live_node_and_then_its_real_result(
         graph_id = await create_graph(http, GATED_GRAPH)
         run_id = await start_background(http, graph_id, {"count": 0, "label": "bg"})
         await gates.wait_reached("hold")
+        await wait_published(http, run_id, 5)  # started; first: 3 events; hold: StepStarted
         status = await http.get(f"/graph/background/{run_id}/status")
         assert status.status_code == 200
         assert status.json() == {
@@ -481,6 +483,7 @@ async def test_a_graph_run_reconnected_mid_way_over_workflows_ws_misses_nothing(
         graph_id = await create_graph(http, chain)
         run_id = await start_background(http, graph_id, {})
         await gates.wait_reached("a")
+        await wait_published(http, run_id, 2)
         async with ws_client(gserver.ws_url) as first:
             await first.send({"action": "reconnect", "run_id": run_id, "last_event_index": -1})
             header = await first.recv()
@@ -493,6 +496,7 @@ async def test_a_graph_run_reconnected_mid_way_over_workflows_ws_misses_nothing(
                 seen.append(await first.recv())
         gates.open("b")
         await gates.wait_reached("c")
+        await wait_published(http, run_id, 8)
         async with ws_client(gserver.ws_url) as second:
             last = seen[-1]["event_index"]
             await second.send({"action": "reconnect", "run_id": run_id, "last_event_index": last})

@@ -325,9 +325,10 @@ async def test_reconnect_storm_every_client_sees_every_event_exactly_once_per_co
     )
     assert all(f.done for f in followers)
     # The storm went through every path of the protocol, not only the easy one.
+    # (A reconnect with nothing missed, opening with `subscribed`, depends on where a client
+    # drops relative to the run's batched publishing; test_workflows_ws.py covers it exactly.)
     assert tally.openings.get("replay", 0) >= 2
     assert tally.openings.get("catch_up", 0) >= 1
-    assert tally.openings.get("subscribed", 0) >= 1
     assert sum(len(f.connections) for f in followers) > 2 * len(followers)
 
 

@@ -424,9 +424,12 @@ async def test_one_socket_reconnects_to_two_running_runs(gserver: RunningServer,
         b, _ = await start_held(starter)
         await reconnect(follower, a["run_id"], last_event_index=0)
         await reconnect(follower, b["run_id"], last_event_index=HELD - 1)
-        gate.release.set()
         frames: list[dict[str, Any]] = []
         with trio.fail_after(20):
+            # both subscriptions stand before the runs go on (else b may finish first: a replay)
+            while sum(f["event"] == "subscribed" for f in frames) < 2:
+                frames.append(await follower.recv())
+            gate.release.set()
             while sum(f["event"] in TERMINAL for f in frames) < 2:
                 frames.append(await follower.recv())
     runs = by_run(frames)
