@@ -20,7 +20,7 @@ from typing import Any
 import trio
 
 from benchmarks import report
-from benchmarks.scenarios import inprocess, throughput
+from benchmarks.scenarios import inprocess, reconnect_storm, throughput
 from benchmarks.server import DemoSize, Server, attached, started_runcast
 
 DEMO_WORKFLOW = "content-creation-workflow"
@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one value, or several (10,50,100) for a sweep and its plot")
     tp.add_argument("--warmup", type=int, default=50, help="runs before measuring")
     tp.add_argument("--plot", type=Path, help="PNG of events/s and latency against concurrency")
+    reconnect_storm.add_arguments(
+        scenarios.add_parser(
+            "reconnect-storm", help="R clients dropping and reconnecting while their runs go on"
+        )
+    )
     ip = scenarios.add_parser("inprocess", help="the actor runtime alone, no sockets")
     ip.add_argument("--stores", default="memory,sqlite", help="memory, sqlite, or both")
     ip.add_argument("--runs", type=int, default=1000)
@@ -86,10 +91,13 @@ def throughput_command(args: argparse.Namespace) -> list[dict[str, Any]]:
             figures = throughput.measure(
                 server, args.workflow_id, args.runs, concurrency, args.processes
             )
+            started = args.url is None  # an attached server's store and workflow are its own
             parameters = {
-                "server": args.label, "url": args.url or "started", "store": args.store,
-                "steps": args.steps, "progress": args.progress, "runs": args.runs,
-                "concurrency": concurrency, "processes": args.processes,
+                "server": args.label, "url": args.url or "started",
+                "store": args.store if started else None,
+                "steps": args.steps if started else None,
+                "progress": args.progress if started else None,
+                "runs": args.runs, "concurrency": concurrency, "processes": args.processes,
             }
             entry = report.record("throughput", parameters, figures)
             report.append(args.results, entry)
@@ -147,6 +155,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.scenario == "inprocess":
         inprocess_command(args)
+    elif args.scenario == "reconnect-storm":
+        entries = reconnect_storm.command(args)
+        faults = ("gaps", "duplicates", "missing", "not_completed")
+        if any(e["figures"][k] for e in entries for k in faults):
+            sys.exit("reconnect-storm: gaps, duplicates, missing events or unfinished runs (see above)")
     elif args.scenario == "throughput":
         entries = throughput_command(args)
         failed = [e for e in entries if e["figures"]["gaps"] or e["figures"]["duplicates"]

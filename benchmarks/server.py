@@ -65,14 +65,20 @@ class Server:
         """Every sample of `GET /metrics` by name (labels joined in), or {} if there is none."""
         try:
             with urllib.request.urlopen(self.base_url + "/metrics", timeout=5) as response:
+                kind = response.headers.get("Content-Type", "")
                 text = response.read().decode()
         except OSError:
             return {}
+        if not kind.startswith("text/plain"):
+            return {}  # not Prometheus text (Agno's /metrics is JSON usage data)
         samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                samples[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+        try:
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                    samples[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+        except ValueError:
+            return {}
         return samples
 
 
