@@ -20,11 +20,9 @@ from typing import Any
 import trio
 
 from benchmarks import report
-from benchmarks.scenarios import inprocess, reconnect_storm, throughput
+from benchmarks.options import server_options
+from benchmarks.scenarios import fanout, hold, inprocess, reconnect_storm, throughput
 from benchmarks.server import DemoSize, Server, attached, started_runcast
-
-DEMO_WORKFLOW = "content-creation-workflow"
-
 
 def _positive_ints(text: str) -> list[int]:
     values = [int(part) for part in text.split(",") if part.strip()]
@@ -36,23 +34,11 @@ def _positive_ints(text: str) -> list[int]:
 _positive_ints.__name__ = "comma-separated positive integers"
 
 
-def _server_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="measure this server (http://host:port) instead of starting one")
-    parser.add_argument("--server-pid", type=int, help="pid of the --url server, for CPU and RSS")
-    parser.add_argument("--workflow-id", default=DEMO_WORKFLOW)
-    parser.add_argument("--store", default="sqlite", help="store of a started server: sqlite, memory")
-    parser.add_argument("--steps", type=int, default=20, help="demo steps per run (started server)")
-    parser.add_argument("--progress", type=int, default=1, help="progress events per demo step")
-    parser.add_argument("--processes", type=int, default=2, help="client worker processes")
-    parser.add_argument("--results", type=Path, default=report.DEFAULT_RESULTS)
-    parser.add_argument("--label", default="runcast", help="name of the server in the records")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runcast bench", description=__doc__.splitlines()[0])
     scenarios = parser.add_subparsers(dest="scenario", required=True)
     tp = scenarios.add_parser("throughput", help="N runs, C at a time, each over its own socket")
-    _server_options(tp)
+    server_options(tp)
     tp.add_argument("--runs", type=int, default=500)
     tp.add_argument("--concurrency", type=_positive_ints, default=[50],
                     help="one value, or several (10,50,100) for a sweep and its plot")
@@ -63,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
             "reconnect-storm", help="R clients dropping and reconnecting while their runs go on"
         )
     )
+    hold.add_arguments(
+        scenarios.add_parser("hold", help="many live runs at once, each emitting slowly, some watched")
+    )
+    fanout.add_arguments(scenarios.add_parser("fanout", help="one run, S subscribers"))
     ip = scenarios.add_parser("inprocess", help="the actor runtime alone, no sockets")
     ip.add_argument("--stores", default="memory,sqlite", help="memory, sqlite, or both")
     ip.add_argument("--runs", type=int, default=1000)
@@ -155,6 +145,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.scenario == "inprocess":
         inprocess_command(args)
+    elif args.scenario == "hold":
+        problems = hold.problems(hold.command(args)[0]["figures"], args.runs)
+        if problems:
+            sys.exit("hold: " + "; ".join(problems))
+    elif args.scenario == "fanout":
+        problems = fanout.problems(fanout.command(args)[0]["figures"], args.subscribers)
+        if problems:
+            sys.exit("fanout: " + "; ".join(problems))
     elif args.scenario == "reconnect-storm":
         entries = reconnect_storm.command(args)
         faults = ("gaps", "duplicates", "missing", "not_completed")
