@@ -9,12 +9,13 @@ carries `data.emitted_at` (runcast's demo workflow does).
 
 from __future__ import annotations
 
-import json
+import orjson
 import time
 from typing import Any
 
 import attrs
-from trio_websocket import open_websocket_url
+
+from benchmarks.lean_ws import open_websocket_url
 
 TERMINAL = frozenset({"WorkflowCompleted", "WorkflowError"})
 
@@ -26,7 +27,7 @@ def decode(frame: str | bytes) -> dict[str, Any]:
             if line.startswith("data:"):
                 text = line.removeprefix("data:").strip()
                 break
-    decoded: dict[str, Any] = json.loads(text)
+    decoded: dict[str, Any] = orjson.loads(text)
     return decoded
 
 
@@ -70,7 +71,7 @@ async def run_once(url: str, workflow_id: str, message: str = "bench") -> RunTra
         await ws.get_message()  # connected
         sent = time.perf_counter()
         await ws.send_message(
-            json.dumps({"action": "start-workflow", "workflow_id": workflow_id, "message": message})
+            orjson.dumps({"action": "start-workflow", "workflow_id": workflow_id, "message": message}).decode()
         )
         while not trace.terminal:
             event = decode(await ws.get_message())

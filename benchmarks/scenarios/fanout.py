@@ -30,9 +30,9 @@ from typing import Any
 
 import attrs
 import trio
-from trio_websocket import open_websocket_url
 
 from benchmarks import report
+from benchmarks.lean_ws import open_websocket_url
 from benchmarks.options import server_options
 from benchmarks.report import Percentiles
 from benchmarks.server import DemoSize, Server, attached, started_runcast

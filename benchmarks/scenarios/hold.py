@@ -40,9 +40,9 @@ from typing import Any
 
 import attrs
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
 
 from benchmarks import report
+from benchmarks.lean_ws import LeanWebSocket, open_websocket_url
 from benchmarks.options import server_options
 from benchmarks.report import Percentiles
 from benchmarks.server import DemoSize, Server, attached, started_runcast
@@ -80,7 +80,7 @@ class StartRefused(RuntimeError):
     pass
 
 
-async def _first_event(ws: WebSocketConnection, workflow_id: str) -> dict[str, Any]:
+async def _first_event(ws: LeanWebSocket, workflow_id: str) -> dict[str, Any]:
     """Send start-workflow on a connected socket and return the run's first event."""
     await ws.send_message(
         json.dumps({"action": "start-workflow", "workflow_id": workflow_id, "message": "hold"})

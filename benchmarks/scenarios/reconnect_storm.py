@@ -44,10 +44,10 @@ from typing import Any
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 from actors.workflows.examples.content_creation import WORKFLOW_ID
 from benchmarks import report
+from benchmarks.lean_ws import ConnectionClosed, LeanWebSocket, open_websocket_url
 from benchmarks.report import Percentiles
 from benchmarks.server import DemoSize, Server, attached, started_runcast
 from benchmarks.workers import run_workers, split
@@ -108,7 +108,7 @@ class Follower:
     catch_up_s: list[float] = attrs.Factory(list)
     missed_events: list[int] = attrs.Factory(list)
 
-    async def frame(self, ws: WebSocketConnection) -> dict[str, Any]:
+    async def frame(self, ws: LeanWebSocket) -> dict[str, Any]:
         try:
             with trio.fail_after(STALL_S):
                 return decode(await ws.get_message())
@@ -143,7 +143,7 @@ class Follower:
         if event.get("event") in TERMINAL:
             self.terminal_index, self.terminal = index, event["event"]
 
-    async def event(self, ws: WebSocketConnection, cursor: Cursor) -> dict[str, Any]:
+    async def event(self, ws: LeanWebSocket, cursor: Cursor) -> dict[str, Any]:
         """The next event frame (control frames in between are skipped; an error frame fails)."""
         while True:
             frame = await self.frame(ws)
@@ -153,7 +153,7 @@ class Follower:
             if frame.get("event") == "error":
                 raise StormError(f"run {self.run_id}: the server answered {frame.get('error')!r}")
 
-    async def read_live(self, ws: WebSocketConnection, cursor: Cursor, count: int | None) -> None:
+    async def read_live(self, ws: LeanWebSocket, cursor: Cursor, count: int | None) -> None:
         """`count` more events, or up to the terminal event when None or when the run ends."""
         read = 0
         while self.terminal_index is None and (count is None or read < count):
@@ -211,7 +211,7 @@ class Follower:
                 )
             await self.read_live(ws, cursor, count)
 
-    async def read_replay(self, ws: WebSocketConnection, opening: dict[str, Any]) -> None:
+    async def read_replay(self, ws: LeanWebSocket, opening: dict[str, Any]) -> None:
         total = int(opening["total_events"])
         self.replays += 1
         cursor = self.open_cursor(replay=True)

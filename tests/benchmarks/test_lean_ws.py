@@ -1,0 +1,45 @@
+"""The harness's lean WebSocket client (benchmarks/lean_ws.py) against a real runcast server."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+import trio
+
+from benchmarks.lean_ws import ConnectionClosed, open_websocket_url
+from tests.conftest import RunningServer
+
+
+async def test_it_gets_the_first_frame_sent_with_the_handshake_and_answers(server: RunningServer) -> None:
+    """`connected` often arrives in the same read as the handshake answer: it must not be lost."""
+    with trio.fail_after(10):
+        async with open_websocket_url(server.ws_url) as ws:
+            assert orjson.loads(await ws.get_message())["event"] == "connected"
+            await ws.send_message('{"action": "ping"}')
+            assert orjson.loads(await ws.get_message()) == {"event": "pong"}
+
+
+async def test_it_reads_a_whole_run_in_order(server: RunningServer) -> None:
+    with trio.fail_after(20):
+        async with open_websocket_url(server.ws_url) as ws:
+            await ws.get_message()
+            start = {"action": "start-workflow", "workflow_id": "content-creation-workflow"}
+            await ws.send_message(orjson.dumps(start).decode())
+            indices = []
+            while True:
+                event = orjson.loads(await ws.get_message())
+                indices.append(event["event_index"])
+                if event["event"] == "WorkflowCompleted":
+                    break
+    assert indices == list(range(42))
+
+
+async def test_a_server_close_raises_connection_closed_with_its_code(server: RunningServer) -> None:
+    with trio.fail_after(20):
+        async with open_websocket_url(server.ws_url) as ws:
+            await ws.get_message()
+            await server.stop()  # the server closes every socket with 1001
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await ws.get_message()
+    assert closed.value.code == 1001
