@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test bench-quick clean
+.PHONY: install serve test bench clean
 
 install: $(STAMP)
 
@@ -20,8 +20,14 @@ serve: install
 test: install
 	$(BIN)/python -m pytest -q
 
-bench-quick: install
-	$(BIN)/python -m benchmarks.quick_throughput
+# a short run of every scenario (a few minutes); the full-size commands are in benchmarks/README.md
+bench: install
+	$(BIN)/runcast bench ceiling --connections 50 --frames 1000
+	$(BIN)/runcast bench inprocess --runs 200 --events 200
+	$(BIN)/runcast bench throughput --runs 200 --concurrency 10,50 --plot benchmarks/results/throughput.png
+	$(BIN)/runcast bench fanout --subscribers 100 --events 500 --run-seconds 5
+	$(BIN)/runcast bench reconnect-storm --clients 20 --reconnects 100 --missed 200
+	$(BIN)/runcast bench hold --runs 500 --watched 100 --interval 1 --duration 10
 
 clean:
 	rm -rf $(VENV) runcast.db runcast.db-wal runcast.db-shm

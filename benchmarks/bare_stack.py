@@ -7,8 +7,10 @@ can push when it does nothing but send one pre-encoded frame over and over.
 `/bare/ws-raw` is plain ASGI in front of the Quart app, so the two differ only by what Quart costs.
 
 `measure_ceiling` starts that server as a subprocess, spreads the connections over client processes
-("spawn" context, trio-websocket clients), warms every connection up, then times one request per
-connection and reports frames/s and the CPU the server and the clients each used (server from /proc).
+("spawn" context, trio-websocket clients), warms every connection up (200 untimed frames on the same
+socket), then times one request per connection: from the start signal until every client process
+has counted all its frames. It reports frames/s and the CPU the server (utime + stime from /proc)
+and the client processes each used meanwhile.
 
     python -m benchmarks.bare_stack serve --port 8001 [--frame-bytes 200]
     python -m benchmarks.bare_stack measure [--connections 100] [--frames-per-connection 2000]
@@ -20,15 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import queue
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Barrier
 from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import orjson
@@ -37,9 +40,10 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 from quart import websocket
 from quart_trio import QuartTrio
-from trio_websocket import WebSocketConnection, open_websocket_url
 
-from benchmarks.quick_throughput import cpu_seconds, free_port, wait_for_health
+from benchmarks.lean_ws import LeanWebSocket, open_websocket_url
+from benchmarks.options import CLIENT_PROCESSES
+from benchmarks.server import free_port, process_cpu_seconds, wait_for_health
 
 QUART_ROUTE = "/bare/ws"
 RAW_ROUTE = "/bare/ws-raw"
@@ -47,10 +51,10 @@ ROUTES = (QUART_ROUTE, RAW_ROUTE)
 DONE = orjson.dumps({"event": "done"}).decode()
 ERROR_PREFIX = '{"event":"error"'
 WARMUP_FRAMES = 200
-STARTUP_TIMEOUT = 120.0
 RUN_TIMEOUT = 600.0
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+T = TypeVar("T")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -101,7 +105,7 @@ def frames_requested(message: str | bytes) -> int:
 
 
 def create_app(frame: str) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """The Quart app with `/health` and `/bare/ws`, behind an ASGI wrapper that owns `/bare/ws-raw`."""
+    """The Quart app (`/health`, `/bare/ws`) behind an ASGI wrapper that owns `/bare/ws-raw`."""
     app = QuartTrio(__name__)
 
     @app.get("/health")
@@ -164,7 +168,7 @@ async def serve_bare(
 
 @attrs.frozen
 class ClientResult:
-    """What one client process reports: frames it received, CPU (user + system) it used while timed."""
+    """What one client process reports: frames received, CPU (user + system) used while timed."""
 
     frames: int
     cpu_seconds: float
@@ -172,6 +176,8 @@ class ClientResult:
 
 @attrs.frozen
 class CeilingResult:
+    """One timed measurement; CPU figures are user + system seconds spent while timed."""
+
     connections: int
     frames_per_connection: int
     processes: int
@@ -186,7 +192,7 @@ class CeilingResult:
     client_cpu_us_per_frame: float
 
 
-async def request_frames(ws: WebSocketConnection, frames: int) -> int:
+async def request_frames(ws: LeanWebSocket, frames: int) -> int:
     """Ask for `frames` frames and count them up to the done frame."""
     await ws.send_message(json.dumps({"frames": frames}))
     received = 0
@@ -200,9 +206,15 @@ async def request_frames(ws: WebSocketConnection, frames: int) -> int:
 
 
 async def drive_connections(
-    url: str, connections: int, frames: int, ready: Barrier, go: ProcessEvent
-) -> ClientResult:
-    """Open and warm up `connections` connections, wait for `go`, then time one request on each."""
+    url: str,
+    connections: int,
+    frames: int,
+    ready: Queue[None],
+    go: ProcessEvent,
+    results: Queue[ClientResult],
+) -> None:
+    """Open and warm up `connections` connections, put None on `ready`, wait for `go`, time one
+    request on each connection and put the ClientResult on `results` (before closing them)."""
     warmed_send, warmed_receive = trio.open_memory_channel[None](connections)
     finished_send, finished_receive = trio.open_memory_channel[int](connections)
     start = trio.Event()
@@ -219,24 +231,38 @@ async def drive_connections(
             nursery.start_soon(connection)
         for _ in range(connections):
             await warmed_receive.receive()
-        await trio.to_thread.run_sync(ready.wait, STARTUP_TIMEOUT)
-        if not await trio.to_thread.run_sync(go.wait, STARTUP_TIMEOUT):
-            raise RuntimeError(f"no start signal within {STARTUP_TIMEOUT} s")
+        ready.put(None)
+        if not await trio.to_thread.run_sync(go.wait, RUN_TIMEOUT):
+            raise RuntimeError(f"no start signal within {RUN_TIMEOUT} s")
         cpu_before = time.process_time()
         start.set()
         received = [await finished_receive.receive() for _ in range(connections)]
-        return ClientResult(sum(received), time.process_time() - cpu_before)
+        results.put(ClientResult(sum(received), time.process_time() - cpu_before))
 
 
 def client_process(
     url: str,
     connections: int,
     frames: int,
-    ready: Barrier,
+    ready: Queue[None],
     go: ProcessEvent,
     results: Queue[ClientResult],
 ) -> None:
-    results.put(trio.run(drive_connections, url, connections, frames, ready, go))
+    trio.run(drive_connections, url, connections, frames, ready, go, results)
+
+
+def gather(messages: Queue[T], workers: list[BaseProcess]) -> list[T]:
+    """One message from each client process; RuntimeError as soon as one of them fails."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    gathered: list[T] = []
+    while len(gathered) < len(workers):
+        try:
+            gathered.append(messages.get(timeout=0.5))
+        except queue.Empty:
+            exit_codes = [worker.exitcode for worker in workers]
+            if any(code not in (None, 0) for code in exit_codes) or time.monotonic() > deadline:
+                raise RuntimeError(f"client processes failed or hung: exit codes {exit_codes}")
+    return gathered
 
 
 def measure_ceiling(
@@ -257,11 +283,12 @@ def measure_ceiling(
         [sys.executable, "-m", "benchmarks.bare_stack", "serve", "--port", str(port)], cwd=REPO_ROOT
     )
     try:
-        wait_for_health(port)
+        wait_for_health(f"http://127.0.0.1:{port}")
         context = multiprocessing.get_context("spawn")
-        ready, go, results = context.Barrier(processes + 1), context.Event(), context.Queue()
+        ready, go, results = context.Queue(), context.Event(), context.Queue()
         url = f"ws://127.0.0.1:{port}{route}"
-        shares = [connections // processes + (i < connections % processes) for i in range(processes)]
+        base, extra = divmod(connections, processes)
+        shares = [base + (i < extra) for i in range(processes)]
         workers = [
             context.Process(
                 target=client_process, args=(url, share, frames_per_connection, ready, go, results)
@@ -271,13 +298,13 @@ def measure_ceiling(
         for worker in workers:
             worker.start()
         try:
-            ready.wait(STARTUP_TIMEOUT)
-            server_before = cpu_seconds(server.pid)
+            gather(ready, workers)  # every connection is open and warmed up
+            server_before = process_cpu_seconds(server.pid)
             started = time.perf_counter()
             go.set()
-            clients = [results.get(timeout=RUN_TIMEOUT) for _ in workers]
+            clients = gather(results, workers)
             wall = time.perf_counter() - started
-            server_cpu = cpu_seconds(server.pid) - server_before
+            server_cpu = process_cpu_seconds(server.pid) - server_before
         finally:
             for worker in workers:
                 worker.join(timeout=30)
@@ -307,15 +334,24 @@ def measure_ceiling(
 def report(result: CeilingResult) -> str:
     return "\n".join(
         [
-            f"route={result.route} connections={result.connections} "
-            f"frames/connection={result.frames_per_connection} client processes={result.processes}",
-            f"frames received  {result.frames} in {result.wall_seconds:.2f} s = "
-            f"{result.frames_per_second:,.0f} frames/s",
-            f"server CPU       {result.server_cpu_seconds:.2f} s = "
-            f"{result.server_cpu_us_per_frame:.1f} us per frame ({result.server_core_percent:.0f}% "
-            "of one core)",
-            f"client CPU       {result.client_cpu_seconds:.2f} s = "
-            f"{result.client_cpu_us_per_frame:.1f} us per frame (all client processes)",
+            (
+                f"route={result.route} connections={result.connections} "
+                f"frames/connection={result.frames_per_connection} "
+                f"client processes={result.processes}"
+            ),
+            (
+                f"frames received  {result.frames} in {result.wall_seconds:.2f} s = "
+                f"{result.frames_per_second:,.0f} frames/s"
+            ),
+            (
+                f"server CPU       {result.server_cpu_seconds:.2f} s = "
+                f"{result.server_cpu_us_per_frame:.1f} us per frame "
+                f"({result.server_core_percent:.0f}% of one core)"
+            ),
+            (
+                f"client CPU       {result.client_cpu_seconds:.2f} s = "
+                f"{result.client_cpu_us_per_frame:.1f} us per frame (all client processes)"
+            ),
         ]
     )
 
@@ -329,16 +365,19 @@ def main() -> None:
     measure_command = commands.add_parser("measure", help="start the server and measure it")
     measure_command.add_argument("--connections", type=int, default=100)
     measure_command.add_argument("--frames-per-connection", type=int, default=2000)
-    measure_command.add_argument("--processes", type=int, default=2)
+    measure_command.add_argument("--processes", type=int, default=CLIENT_PROCESSES)
     measure_command.add_argument("--route", choices=ROUTES, default=QUART_ROUTE)
     measure_command.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     if args.command == "serve":
         trio.run(serve_bare, args.port, args.frame_bytes)
         return
-    result = measure_ceiling(args.connections, args.frames_per_connection, args.processes, args.route)
+    result = measure_ceiling(
+        args.connections, args.frames_per_connection, args.processes, args.route
+    )
     print(json.dumps(attrs.asdict(result)) if args.json else report(result))
 
 
 if __name__ == "__main__":
     main()
+

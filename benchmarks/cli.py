@@ -17,12 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
-from benchmarks import report
-from benchmarks.options import server_options
+from benchmarks import bare_stack, report
+from benchmarks.options import CLIENT_PROCESSES, server_options
 from benchmarks.scenarios import fanout, hold, inprocess, reconnect_storm, throughput
 from benchmarks.server import DemoSize, Server, attached, started_runcast
+
 
 def _positive_ints(text: str) -> list[int]:
     values = [int(part) for part in text.split(",") if part.strip()]
@@ -53,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
         scenarios.add_parser("hold", help="many live runs at once, each emitting slowly, some watched")
     )
     fanout.add_arguments(scenarios.add_parser("fanout", help="one run, S subscribers"))
+    ceiling = scenarios.add_parser(
+        "ceiling", help="the bare stack: a Quart+Hypercorn route pushing pre-encoded frames"
+    )
+    ceiling.add_argument("--connections", type=int, default=100)
+    ceiling.add_argument("--frames", type=int, default=2000, help="frames per connection")
+    ceiling.add_argument("--processes", type=int, default=CLIENT_PROCESSES)
+    ceiling.add_argument("--route", default=bare_stack.QUART_ROUTE, choices=bare_stack.ROUTES)
+    ceiling.add_argument("--results", type=Path, default=report.DEFAULT_RESULTS)
     ip = scenarios.add_parser("inprocess", help="the actor runtime alone, no sockets")
     ip.add_argument("--stores", default="memory,sqlite", help="memory, sqlite, or both")
     ip.add_argument("--runs", type=int, default=1000)
@@ -141,9 +151,28 @@ def inprocess_command(args: argparse.Namespace) -> list[dict[str, Any]]:
     return entries
 
 
+def ceiling_command(args: argparse.Namespace) -> dict[str, Any]:
+    result = bare_stack.measure_ceiling(args.connections, args.frames, args.processes, args.route)
+    figures = attrs.asdict(result)
+    parameters = {key: figures.pop(key) for key in
+                  ("connections", "frames_per_connection", "processes", "route")}
+    entry = report.record("ceiling", parameters, figures)
+    report.append(args.results, entry)
+    print(f"ceiling: {args.route}, {args.connections} connections x {args.frames} frames")
+    print(report.table([
+        ("frames/s", f"{result.frames_per_second:,.0f} ({result.frames:,} in {result.wall_seconds:.2f} s)"),
+        ("server CPU", f"{result.server_cpu_us_per_frame:.1f} us/frame "
+                       f"({result.server_core_percent:.0f}% of a core)"),
+        ("client CPU", f"{result.client_cpu_us_per_frame:.1f} us/frame"),
+    ]))
+    return entry
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    if args.scenario == "inprocess":
+    if args.scenario == "ceiling":
+        ceiling_command(args)
+    elif args.scenario == "inprocess":
         inprocess_command(args)
     elif args.scenario == "hold":
         problems = hold.problems(hold.command(args)[0]["figures"], args.runs)

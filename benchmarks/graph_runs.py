@@ -22,7 +22,7 @@ import httpx
 import trio
 
 from actors.workflows.examples.code_review import SAMPLE_CODE, code_review_graph
-from benchmarks.quick_throughput import free_port, wait_for_health
+from benchmarks.server import free_port, wait_for_health
 
 
 async def run_once(http: httpx.AsyncClient, body: dict[str, Any]) -> float:
@@ -65,7 +65,7 @@ def main() -> None:
              "--log-level", "WARNING"]
         )
         try:
-            wait_for_health(port)
+            wait_for_health(f"http://127.0.0.1:{port}")
             trio.run(measure, f"http://127.0.0.1:{port}", args.sequential, args.concurrent)
         finally:
             server.terminate()

@@ -51,15 +51,10 @@ class Server:
         return "ws" + self.base_url.removeprefix("http") + "/workflows/ws"
 
     def cpu_seconds(self) -> float | None:
-        if self.pid is None:
-            return None
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        return None if self.pid is None else process_cpu_seconds(self.pid)
 
     def rss_bytes(self) -> int | None:
-        if self.pid is None:
-            return None
-        return int(Path(f"/proc/{self.pid}/statm").read_text().split()[1]) * PAGE_SIZE
+        return None if self.pid is None else process_rss_bytes(self.pid)
 
     def metrics(self) -> dict[str, float]:
         """Every sample of `GET /metrics` by name (labels joined in), or {} if there is none."""
@@ -80,6 +75,16 @@ class Server:
         except ValueError:
             return {}
         return samples
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_rss_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
 
 
 def free_port() -> int:

@@ -9,11 +9,11 @@ carries `data.emitted_at` (runcast's demo workflow does).
 
 from __future__ import annotations
 
-import orjson
 import time
 from typing import Any
 
 import attrs
+import orjson
 
 from benchmarks.lean_ws import open_websocket_url
 

@@ -48,6 +48,7 @@ import trio
 from actors.workflows.examples.content_creation import WORKFLOW_ID
 from benchmarks import report
 from benchmarks.lean_ws import ConnectionClosed, LeanWebSocket, open_websocket_url
+from benchmarks.options import CLIENT_PROCESSES
 from benchmarks.report import Percentiles
 from benchmarks.server import DemoSize, Server, attached, started_runcast
 from benchmarks.workers import run_workers, split
@@ -400,7 +401,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server-pid", type=int, help="pid of the --url server, for its CPU")
     parser.add_argument("--workflow-id", default=WORKFLOW_ID)
     parser.add_argument("--store", default="sqlite", help="started server's store: sqlite, memory")
-    parser.add_argument("--processes", type=_positive_int, default=2, help="client processes")
+    parser.add_argument(
+        "--processes", type=_positive_int, default=CLIENT_PROCESSES, help="client processes"
+    )
     parser.add_argument("--results", type=Path, default=report.DEFAULT_RESULTS)
     parser.add_argument("--label", default="runcast", help="name of the server in the records")
 
