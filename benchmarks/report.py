@@ -109,6 +109,7 @@ def plot(entries: Sequence[dict[str, Any]], path: Path, title: str) -> None:
     rate_axis.plot(concurrency, [e["figures"]["events_per_s"] for e in points], marker="o")
     rate_axis.set_xlabel("concurrent runs")
     rate_axis.set_ylabel("events/s delivered")
+    rate_axis.set_ylim(bottom=0)
     rate_axis.grid(alpha=0.3)
     for key in ("p50_ms", "p90_ms", "p99_ms"):
         values = [(e["figures"].get("event_delay") or {}).get(key) for e in points]
@@ -116,6 +117,7 @@ def plot(entries: Sequence[dict[str, Any]], path: Path, title: str) -> None:
             latency_axis.plot(concurrency, values, marker="o", label=key.removesuffix("_ms"))
     latency_axis.set_xlabel("concurrent runs")
     latency_axis.set_ylabel("event delay (ms)")
+    latency_axis.set_ylim(bottom=0)
     latency_axis.grid(alpha=0.3)
     latency_axis.legend()
     figure.suptitle(title)
