@@ -77,6 +77,17 @@ class Server:
         return samples
 
 
+def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float] | None:
+    """How much each of runcast's own counters grew over a measurement (None without them)."""
+    if not before or not after:
+        return None
+    return {
+        name: value - before.get(name, 0.0)
+        for name, value in after.items()
+        if name.startswith("runcast_") and name.endswith("_total")
+    }
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -35,7 +35,7 @@ from benchmarks import report
 from benchmarks.lean_ws import open_websocket_url
 from benchmarks.options import server_options
 from benchmarks.report import Percentiles
-from benchmarks.server import DemoSize, Server, attached, started_runcast
+from benchmarks.server import DemoSize, Server, attached, metrics_delta, started_runcast
 from benchmarks.workers import run_workers, split
 from benchmarks.wsclient import TERMINAL, Cursor, decode, event_delay
 
@@ -182,13 +182,9 @@ def measure(
         server_cpu = cpu_after - cpu_before
         figures["server_cpu_s"] = round(server_cpu, 3)
         figures["server_cpu_us_per_delivery"] = round(server_cpu / deliveries * 1e6, 1)
-    if metrics_before and metrics_after:
-        figures["server_metrics_delta"] = {
-            name: metrics_after[name] - metrics_before.get(name, 0.0)
-            for name in ("runcast_events_appended_total", "runcast_frames_sent_total",
-                         "runcast_subscriptions_total")
-            if name in metrics_after
-        }
+    delta = metrics_delta(metrics_before, metrics_after)
+    if delta is not None:
+        figures["server_metrics_delta"] = delta
     return figures
 
 

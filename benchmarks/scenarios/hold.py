@@ -45,7 +45,7 @@ from benchmarks import report
 from benchmarks.lean_ws import LeanWebSocket, open_websocket_url
 from benchmarks.options import server_options
 from benchmarks.report import Percentiles
-from benchmarks.server import DemoSize, Server, attached, started_runcast
+from benchmarks.server import DemoSize, Server, attached, metrics_delta, started_runcast
 from benchmarks.workers import run_workers, split
 from benchmarks.wsclient import TERMINAL, Cursor, decode, event_delay
 
@@ -262,13 +262,9 @@ def measure(
         "client_cpu_s": round(sum(o.cpu_seconds for o in outcomes), 3),
     }
     figures.update(_server_figures(samples, window_start, window_end, live_runs or runs_started))
-    if metrics_before and metrics_after:
-        figures["server_metrics_delta"] = {
-            name: metrics_after[name] - metrics_before.get(name, 0.0)
-            for name in ("runcast_events_appended_total", "runcast_frames_sent_total",
-                         "runcast_runs_started_total")
-            if name in metrics_after
-        }
+    delta = metrics_delta(metrics_before, metrics_after)
+    if delta is not None:
+        figures["server_metrics_delta"] = delta
     return figures
 
 

@@ -50,7 +50,7 @@ from benchmarks import report
 from benchmarks.lean_ws import ConnectionClosed, LeanWebSocket, open_websocket_url
 from benchmarks.options import CLIENT_PROCESSES
 from benchmarks.report import Percentiles
-from benchmarks.server import DemoSize, Server, attached, started_runcast
+from benchmarks.server import DemoSize, Server, attached, metrics_delta, started_runcast
 from benchmarks.workers import run_workers, split
 from benchmarks.wsclient import TERMINAL, Cursor, decode
 
@@ -328,13 +328,9 @@ def measure(
     if cpu_before is not None and cpu_after is not None:
         figures["server_cpu_s"] = round(cpu_after - cpu_before, 3)
         figures["server_core_share"] = round((cpu_after - cpu_before) / wall, 3)
-    if metrics_before and metrics_after:
-        figures["server_metrics_delta"] = {
-            name: metrics_after[name] - metrics_before.get(name, 0.0)
-            for name in ("runcast_events_appended_total", "runcast_frames_sent_total",
-                         "runcast_subscriptions_total", "runcast_websockets_opened_total")
-            if name in metrics_after
-        }
+    delta = metrics_delta(metrics_before, metrics_after)
+    if delta is not None:
+        figures["server_metrics_delta"] = delta
     return figures
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import trio
 
 from benchmarks.report import Percentiles
-from benchmarks.server import Server
+from benchmarks.server import Server, metrics_delta
 from benchmarks.workers import run_workers, split
 from benchmarks.wsclient import run_once
 
@@ -83,11 +83,7 @@ def measure(
     delays = Percentiles.of(x for r in results for x in r["delays_s"])
     figures["start_latency"] = first.in_ms() if first else None
     figures["event_delay"] = delays.in_ms() if delays else None
-    if metrics_before and metrics_after:
-        figures["server_metrics_delta"] = {
-            name: metrics_after[name] - metrics_before.get(name, 0.0)
-            for name in ("runcast_events_appended_total", "runcast_frames_sent_total",
-                         "runcast_runs_started_total")
-            if name in metrics_after
-        }
+    delta = metrics_delta(metrics_before, metrics_after)
+    if delta is not None:
+        figures["server_metrics_delta"] = delta
     return figures
