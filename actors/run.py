@@ -283,8 +283,9 @@ class RunActor:
         self._wakeup.set()
 
     async def _writer(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Flush whatever is queued, as it is queued. A store failure stops it: the body gets
-        the failure at its next emit, and the run actor crashes."""
+        """Flush whatever is queued, as it is queued. A store failure stops it and the body
+        (which may be waiting on something else for hours): the run actor then crashes, and
+        its supervisor recovers the run from the store."""
         self._writer_running = True
         task_status.started()
         try:
@@ -293,7 +294,7 @@ class RunActor:
                 self._wakeup = trio.Event()
                 await self._flush()
         except StoreError:
-            return
+            self._body_scope.cancel()
         finally:
             self._writer_running = False
 

@@ -22,6 +22,7 @@ from actors.store import AppendEvent, Write
 from actors.workflows.catalog import Emit
 from tests.actors.helpers import (
     follow_into,
+    blocking_workflow,
     FaultyStore,
     Junk,
     appends_event,
@@ -331,3 +332,22 @@ async def test_a_crashed_run_with_no_durable_event_still_starts_and_ends() -> No
                 events = decode(await follow_all(runtime, info.run_id))
     assert [(e["event_index"], e["event"]) for e in events] == [(0, "WorkflowStarted"), (1, "WorkflowError")]
     assert events[1]["reason"] == "crashed"
+
+
+async def test_a_store_failure_ends_a_run_whose_body_is_waiting_and_emits_nothing_more(
+    tmp_path: Path,
+) -> None:
+    """The writer, not the body, meets the failure: the body waits forever and never emits again,
+    yet the run crashes at once and its followers get the terminal crash error."""
+    target: list[str] = []
+    catalog = catalog_of(blocking_workflow("blocking", before=1))
+    async with open_store(f"sqlite:{tmp_path / 'w.db'}") as inner:
+        store = FaultyStore(inner, appends_event(lambda: target[0] if target else None, "StepProgress"))
+        async with open_runtime(store, catalog) as runtime:
+            info = await runtime.start("blocking")
+            target.append(info.run_id)
+            with trio.fail_after(10):
+                events = assert_complete_run(await follow_all(runtime, info.run_id))
+    assert len(store.failed) == 1
+    assert events[-1]["event"] == "WorkflowError" and events[-1]["reason"] == "crashed"
+    assert "StepProgress" not in [e["event"] for e in events]  # its commit was the one lost
