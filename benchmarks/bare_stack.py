@@ -261,7 +261,9 @@ def gather(messages: Queue[T], workers: list[BaseProcess]) -> list[T]:
         except queue.Empty:
             exit_codes = [worker.exitcode for worker in workers]
             if any(code not in (None, 0) for code in exit_codes) or time.monotonic() > deadline:
-                raise RuntimeError(f"client processes failed or hung: exit codes {exit_codes}")
+                raise RuntimeError(
+                    f"client processes failed or hung: exit codes {exit_codes}"
+                ) from None
     return gathered
 
 

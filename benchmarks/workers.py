@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import queue
 import resource
 from collections.abc import Awaitable, Callable
 from multiprocessing.sharedctypes import Synchronized
@@ -82,7 +83,7 @@ def run_workers(
         bar.show(counter.value)
         try:
             message = results.get(timeout=0.2)
-        except Exception:  # queue.Empty: nothing finished in this interval
+        except queue.Empty:  # nothing finished in this interval
             if not any(p.is_alive() for p in processes) and results.empty():
                 errors.append("a worker process died without a result")
             continue

@@ -430,7 +430,7 @@ def check_complexity(state: dict[str, Any]) -> dict[str, Any]:
     scores = [_complexity(fn) for fn in functions]
     average = sum(scores) / len(scores) if scores else 0.0
     return {
-        "complexity_scores": dict(zip(_score_keys(functions), scores)),
+        "complexity_scores": dict(zip(_score_keys(functions), scores, strict=True)),
         "avg_complexity": float(average),
     }
 
