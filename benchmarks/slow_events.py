@@ -11,7 +11,6 @@ wake-up, the body, the run's writer, a store commit, publishing), so its fixed c
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 from typing import Any
 
@@ -37,11 +36,6 @@ class Ticking:
             await emit(STEP_PROGRESS, {"step_name": "tick", "step_index": 0, "content": "tick"})
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 async def measure(runs: int, interval: float, seconds: float, store_kind: str) -> str:
     catalog = WorkflowCatalog()
     catalog.add(Ticking(interval))
@@ -49,10 +43,11 @@ async def measure(runs: int, interval: float, seconds: float, store_kind: str) -
         for _ in range(runs):
             await runtime.start(Ticking.id)
         await trio.sleep(interval * 1.5)  # every run has ticked once: the load is steady
-        cpu, events, started = _cpu_seconds(), runtime.stats.events_appended, time.perf_counter()
+        cpu, started = time.process_time(), time.perf_counter()
+        events = runtime.stats.events_appended
         await trio.sleep(seconds)
         wall = time.perf_counter() - started
-        cpu, events = _cpu_seconds() - cpu, runtime.stats.events_appended - events
+        cpu, events = time.process_time() - cpu, runtime.stats.events_appended - events
         await runtime.shutdown(0)
     return (
         f"{runs} runs, one event every {interval:g} s each, {store_kind} store: "

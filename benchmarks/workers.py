@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import queue
-import resource
+import time
 from collections.abc import Awaitable, Callable
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
@@ -44,18 +44,13 @@ def _worker(path: str, share: dict[str, Any], counter: Synchronized, results: An
         with counter.get_lock():
             counter.value += count
 
-    before = _cpu_seconds()
+    before = time.process_time()
     try:
         result = trio.run(job, share, tick)
     except BaseException as error:  # reported to the parent, which fails the scenario
         results.put({"error": f"{type(error).__name__}: {error}"})
         raise
-    results.put({"result": result, "cpu_seconds": _cpu_seconds() - before})
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    results.put({"result": result, "cpu_seconds": time.process_time() - before})
 
 
 class WorkerFailed(RuntimeError):
