@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import trio
 from benchmarks import bare_stack, report
 from benchmarks.options import CLIENT_PROCESSES, server_options
 from benchmarks.scenarios import fanout, hold, inprocess, reconnect_storm, throughput
-from benchmarks.server import DemoSize, Server, attached, started_runcast
+from benchmarks.server import DemoSize, server_under_test
 
 
 def _positive_ints(text: str) -> list[int]:
@@ -72,19 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextmanager
-def server_for(args: argparse.Namespace) -> Iterator[Server]:
-    if args.url:
-        with attached(args.url, args.server_pid) as server:
-            yield server
-    else:
-        with started_runcast(DemoSize(args.steps, args.progress), args.store) as server:
-            yield server
-
-
 def throughput_command(args: argparse.Namespace) -> list[dict[str, Any]]:
     entries = []
-    with server_for(args) as server:
+    demo = DemoSize(args.steps, args.progress)
+    with server_under_test(args.url, args.server_pid, demo, args.store) as server:
         if args.warmup:
             throughput.measure(server, args.workflow_id, args.warmup, min(args.warmup, 50), 1)
         for concurrency in args.concurrency:

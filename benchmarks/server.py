@@ -153,3 +153,17 @@ def attached(url: str, pid: int | None) -> Iterator[Server]:
     server = Server(url.rstrip("/"), pid)
     wait_for_health(server.base_url)
     yield server
+
+
+@contextmanager
+def server_under_test(
+    url: str | None, pid: int | None, demo: DemoSize, store: str
+) -> Iterator[Server]:
+    """The server a scenario measures: the one at `url` when given, else a `runcast serve`
+    started with `demo` and `store`."""
+    if url:
+        with attached(url, pid) as server:
+            yield server
+    else:
+        with started_runcast(demo, store) as server:
+            yield server

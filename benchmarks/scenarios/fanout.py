@@ -35,7 +35,7 @@ from benchmarks import report
 from benchmarks.lean_ws import open_websocket_url
 from benchmarks.options import server_options
 from benchmarks.report import Percentiles
-from benchmarks.server import DemoSize, Server, attached, metrics_delta, started_runcast
+from benchmarks.server import DemoSize, Server, metrics_delta, server_under_test
 from benchmarks.workers import run_workers, split
 from benchmarks.wsclient import TERMINAL, Cursor, decode, event_delay
 
@@ -220,9 +220,7 @@ def command(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise SystemExit("fanout: " + "; ".join(wrong))
     demo = demo_size(args.events, args.progress, args.run_seconds, args.steps)
     expected = args.events if args.url else demo.events_per_run
-    with (
-        attached(args.url, args.server_pid) if args.url else started_runcast(demo, args.store)
-    ) as server:
+    with server_under_test(args.url, args.server_pid, demo, args.store) as server:
         figures = measure(server, args.workflow_id, args.subscribers, args.processes, expected)
     parameters: dict[str, Any] = {
         "server": args.label, "url": args.url or "started", "store": args.store,

@@ -45,7 +45,7 @@ from benchmarks import report
 from benchmarks.lean_ws import LeanWebSocket, open_websocket_url
 from benchmarks.options import server_options
 from benchmarks.report import Percentiles
-from benchmarks.server import DemoSize, Server, attached, metrics_delta, started_runcast
+from benchmarks.server import DemoSize, Server, metrics_delta, server_under_test
 from benchmarks.workers import run_workers, split
 from benchmarks.wsclient import TERMINAL, Cursor, decode, event_delay
 
@@ -329,9 +329,7 @@ def command(args: argparse.Namespace) -> list[dict[str, Any]]:
     if wrong:
         raise SystemExit("hold: " + "; ".join(wrong))
     demo = demo_size(args.runs, args.interval, args.duration, args.progress, args.steps)
-    with (
-        attached(args.url, args.server_pid) if args.url else started_runcast(demo, args.store)
-    ) as server:
+    with server_under_test(args.url, args.server_pid, demo, args.store) as server:
         figures = measure(server, args.workflow_id, args.runs, args.watched, args.duration,
                           args.processes, args.start_concurrency)
     parameters: dict[str, Any] = {

@@ -37,8 +37,7 @@ import math
 import random
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,7 @@ from benchmarks import report
 from benchmarks.lean_ws import ConnectionClosed, LeanWebSocket, open_websocket_url
 from benchmarks.options import CLIENT_PROCESSES
 from benchmarks.report import Percentiles
-from benchmarks.server import DemoSize, Server, attached, metrics_delta, started_runcast
+from benchmarks.server import DemoSize, Server, metrics_delta, server_under_test
 from benchmarks.workers import run_workers, split
 from benchmarks.wsclient import TERMINAL, Cursor, decode
 
@@ -404,21 +403,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", default="runcast", help="name of the server in the records")
 
 
-@contextmanager
-def _server(args: argparse.Namespace, demo: DemoSize) -> Iterator[Server]:
-    if args.url:
-        with attached(args.url, args.server_pid) as server:
-            yield server
-    else:
-        with started_runcast(demo, args.store) as server:
-            yield server
-
-
 def command(args: argparse.Namespace) -> list[dict[str, Any]]:
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     plans = plans_for(args.clients, args.reconnects, args.missed, args.rate, seed)
     demo = demo_size(max(p.reconnects for p in plans), args.missed, args.rate)
-    with _server(args, demo) as server:
+    with server_under_test(args.url, args.server_pid, demo, args.store) as server:
         figures = measure(server, args.workflow_id, plans, args.processes)
     parameters: dict[str, Any] = {
         "server": args.label, "url": args.url or "started", "clients": args.clients,
