@@ -34,10 +34,6 @@ class Histogram:
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.total += value
 
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
-
     def cumulative(self) -> list[tuple[float, int]]:
         """(upper bound, observations <= it) per bucket, the last bound being infinity."""
         running, buckets = 0, []

@@ -50,7 +50,6 @@ class Cursor:
 
 @attrs.define
 class RunTrace:
-    run_id: str = ""
     events: int = 0
     first_event_s: float | None = None  # from sending start-workflow to the first event
     delays_s: list[float] = attrs.Factory(list)  # now - emitted_at, per event that carries it
@@ -79,7 +78,6 @@ async def run_once(url: str, workflow_id: str, message: str = "bench") -> RunTra
                 continue  # a control frame
             if trace.first_event_s is None:
                 trace.first_event_s = time.perf_counter() - sent
-                trace.run_id = event.get("run_id", "")
             delay = event_delay(event, time.time())
             if delay is not None:
                 trace.delays_s.append(delay)
