@@ -5,6 +5,9 @@ can push when it does nothing but send one pre-encoded frame over and over.
 `{"frames": N}` with N copies of the same pre-encoded ~200-byte `StepProgress` event, then
 `{"event":"done"}`, then wait for the next request on the same socket. `/bare/ws` is a Quart route;
 `/bare/ws-raw` is plain ASGI in front of the Quart app, so the two differ only by what Quart costs.
+`--transport hypercorn` serves it with stock Hypercorn (one `send` system call per frame: the
+stack's ceiling as shipped); `--transport runcast` with `web.transport`, the Hypercorn worker that
+`runcast serve` uses, which writes every frame a connection has queued in one call.
 
 `measure_ceiling` starts that server as a subprocess, spreads the connections over client processes
 ("spawn" context, trio-websocket clients), warms every connection up (200 untimed frames on the same
@@ -12,9 +15,9 @@ socket), then times one request per connection: from the start signal until ever
 has counted all its frames. It reports frames/s and the CPU the server (utime + stime from /proc)
 and the client processes each used meanwhile.
 
-    python -m benchmarks.bare_stack serve --port 8001 [--frame-bytes 200]
+    python -m benchmarks.bare_stack serve --port 8001 [--frame-bytes 200] [--transport hypercorn]
     python -m benchmarks.bare_stack measure [--connections 100] [--frames-per-connection 2000]
-        [--processes 2] [--route /bare/ws|/bare/ws-raw] [--json]
+        [--processes 1] [--route /bare/ws|/bare/ws-raw] [--transport hypercorn|runcast] [--json]
 """
 
 from __future__ import annotations
@@ -37,17 +40,21 @@ import attrs
 import orjson
 import trio
 from hypercorn.config import Config
-from hypercorn.trio import serve
+from hypercorn.trio import serve as serve_stock
 from quart import websocket
 from quart_trio import QuartTrio
 
 from benchmarks.lean_ws import LeanWebSocket, open_websocket_url
 from benchmarks.options import CLIENT_PROCESSES
 from benchmarks.server import free_port, process_cpu_seconds, wait_for_health
+from web.transport import serve as serve_runcast
 
 QUART_ROUTE = "/bare/ws"
 RAW_ROUTE = "/bare/ws-raw"
 ROUTES = (QUART_ROUTE, RAW_ROUTE)
+STOCK_TRANSPORT = "hypercorn"
+RUNCAST_TRANSPORT = "runcast"
+TRANSPORTS = (STOCK_TRANSPORT, RUNCAST_TRANSPORT)
 DONE = orjson.dumps({"event": "done"}).decode()
 ERROR_PREFIX = '{"event":"error"'
 WARMUP_FRAMES = 200
@@ -155,6 +162,7 @@ def create_app(frame: str) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
 async def serve_bare(
     port: int,
     frame_bytes: int = 200,
+    transport: str = STOCK_TRANSPORT,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the bare app on 127.0.0.1:`port` (0: any free port) until cancelled;
@@ -163,7 +171,13 @@ async def serve_bare(
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
     config.loglevel = "WARNING"
-    await serve(create_app(step_progress_frame(frame_bytes)), config, task_status=task_status)
+    app = create_app(step_progress_frame(frame_bytes))
+    if transport == STOCK_TRANSPORT:
+        await serve_stock(app, config, task_status=task_status)
+    elif transport == RUNCAST_TRANSPORT:
+        await serve_runcast(app, config, shutdown_trigger=trio.sleep_forever, task_status=task_status)
+    else:
+        raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
 
 
 @attrs.frozen
@@ -182,6 +196,7 @@ class CeilingResult:
     frames_per_connection: int
     processes: int
     route: str
+    transport: str
     frames: int
     wall_seconds: float
     frames_per_second: float
@@ -268,12 +283,18 @@ def gather(messages: Queue[T], workers: list[BaseProcess]) -> list[T]:
 
 
 def measure_ceiling(
-    connections: int, frames_per_connection: int, processes: int, route: str = QUART_ROUTE
+    connections: int,
+    frames_per_connection: int,
+    processes: int,
+    route: str = QUART_ROUTE,
+    transport: str = STOCK_TRANSPORT,
 ) -> CeilingResult:
     """Start the bare server, spread `connections` over `processes` client processes, and time
     `frames_per_connection` frames on each connection."""
     if route not in ROUTES:
         raise ValueError(f"route must be one of {', '.join(ROUTES)}, got {route!r}")
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
     if processes < 1 or connections < processes or frames_per_connection < 1:
         raise ValueError(
             "need processes >= 1, connections >= processes and frames_per_connection >= 1, got "
@@ -282,7 +303,9 @@ def measure_ceiling(
         )
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bare_stack", "serve", "--port", str(port)], cwd=REPO_ROOT
+        [sys.executable, "-m", "benchmarks.bare_stack", "serve", "--port", str(port),
+         "--transport", transport],
+        cwd=REPO_ROOT,
     )
     try:
         wait_for_health(f"http://127.0.0.1:{port}")
@@ -322,6 +345,7 @@ def measure_ceiling(
         frames_per_connection=frames_per_connection,
         processes=processes,
         route=route,
+        transport=transport,
         frames=frames,
         wall_seconds=wall,
         frames_per_second=frames / wall,
@@ -337,7 +361,7 @@ def report(result: CeilingResult) -> str:
     return "\n".join(
         [
             (
-                f"route={result.route} connections={result.connections} "
+                f"route={result.route} transport={result.transport} connections={result.connections} "
                 f"frames/connection={result.frames_per_connection} "
                 f"client processes={result.processes}"
             ),
@@ -364,18 +388,20 @@ def main() -> None:
     serve_command = commands.add_parser("serve", help="run the bare server")
     serve_command.add_argument("--port", type=int, required=True)
     serve_command.add_argument("--frame-bytes", type=int, default=200)
+    serve_command.add_argument("--transport", choices=TRANSPORTS, default=STOCK_TRANSPORT)
     measure_command = commands.add_parser("measure", help="start the server and measure it")
     measure_command.add_argument("--connections", type=int, default=100)
     measure_command.add_argument("--frames-per-connection", type=int, default=2000)
     measure_command.add_argument("--processes", type=int, default=CLIENT_PROCESSES)
     measure_command.add_argument("--route", choices=ROUTES, default=QUART_ROUTE)
+    measure_command.add_argument("--transport", choices=TRANSPORTS, default=STOCK_TRANSPORT)
     measure_command.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     if args.command == "serve":
-        trio.run(serve_bare, args.port, args.frame_bytes)
+        trio.run(serve_bare, args.port, args.frame_bytes, args.transport)
         return
     result = measure_ceiling(
-        args.connections, args.frames_per_connection, args.processes, args.route
+        args.connections, args.frames_per_connection, args.processes, args.route, args.transport
     )
     print(json.dumps(attrs.asdict(result)) if args.json else report(result))
 

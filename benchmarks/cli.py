@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     ceiling.add_argument("--frames", type=int, default=2000, help="frames per connection")
     ceiling.add_argument("--processes", type=int, default=CLIENT_PROCESSES)
     ceiling.add_argument("--route", default=bare_stack.QUART_ROUTE, choices=bare_stack.ROUTES)
+    ceiling.add_argument(
+        "--transport", default=bare_stack.STOCK_TRANSPORT, choices=bare_stack.TRANSPORTS,
+        help="stock Hypercorn (one send per frame), or runcast's coalescing Hypercorn worker",
+    )
     ceiling.add_argument("--results", type=Path, default=report.DEFAULT_RESULTS)
     ip = scenarios.add_parser("inprocess", help="the actor runtime alone, no sockets")
     ip.add_argument("--stores", default="memory,sqlite", help="memory, sqlite, or both")
@@ -142,13 +146,16 @@ def inprocess_command(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def ceiling_command(args: argparse.Namespace) -> dict[str, Any]:
-    result = bare_stack.measure_ceiling(args.connections, args.frames, args.processes, args.route)
+    result = bare_stack.measure_ceiling(
+        args.connections, args.frames, args.processes, args.route, args.transport
+    )
     figures = attrs.asdict(result)
     parameters = {key: figures.pop(key) for key in
-                  ("connections", "frames_per_connection", "processes", "route")}
+                  ("connections", "frames_per_connection", "processes", "route", "transport")}
     entry = report.record("ceiling", parameters, figures)
     report.append(args.results, entry)
-    print(f"ceiling: {args.route}, {args.connections} connections x {args.frames} frames")
+    print(f"ceiling: {args.route} on {args.transport}, "
+          f"{args.connections} connections x {args.frames} frames")
     print(report.table([
         ("frames/s", f"{result.frames_per_second:,.0f} ({result.frames:,} in {result.wall_seconds:.2f} s)"),
         ("server CPU", f"{result.server_cpu_us_per_frame:.1f} us/frame "

@@ -10,11 +10,13 @@ from typing import Any
 import attrs
 import pytest
 import trio
+from hypercorn.config import Config
 
 from actors import WorkflowCatalog
 from actors.workflows.tools import ToolRegistry
 from tests.web.graph_helpers import Gates, make_tools
 from web.server import Settings, serve
+from web.transport import serve as serve_http
 
 FAST_STEP_DELAY = 0.02
 
@@ -96,6 +98,49 @@ async def server(start_server: StartServer) -> RunningServer:
     return await start_server()
 
 
+@attrs.define
+class RunningTransport:
+    base_url: str
+    stop_event: trio.Event
+    stopped: trio.Event
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        await self.stopped.wait()
+
+
+ServeAsgi = Callable[..., Awaitable[RunningTransport]]
+
+
+@pytest.fixture
+async def serve_asgi() -> AsyncIterator[ServeAsgi]:
+    """`await serve_asgi(app, graceful_timeout=5.0)`: any ASGI app served by `web.transport.serve`
+    (runcast's Hypercorn worker) on 127.0.0.1:<free port> in the test's nursery; stopped at the
+    end of the test."""
+    async with trio.open_nursery() as nursery:
+        running: list[RunningTransport] = []
+
+        async def start(app: Any, graceful_timeout: float = 5.0) -> RunningTransport:
+            config = Config()
+            config.bind = ["127.0.0.1:0"]
+            config.accesslog = None
+            config.graceful_timeout = graceful_timeout
+            stop_event, stopped = trio.Event(), trio.Event()
+
+            async def run(task_status: trio.TaskStatus[list[str]]) -> None:
+                try:
+                    await serve_http(app, config, shutdown_trigger=stop_event.wait, task_status=task_status)
+                finally:
+                    stopped.set()
+
+            binds = await nursery.start(run)
+            running.append(RunningTransport(binds[0], stop_event, stopped))
+            return running[-1]
+
+        yield start
+        with trio.fail_after(30):
+            for transport in running:
+                await transport.stop()
 
 
 @pytest.fixture

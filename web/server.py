@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 import attrs
 import trio
 from hypercorn.config import Config
-from hypercorn.trio import serve as hypercorn_serve
 
 from actors import WorkflowCatalog, open_runtime, open_store
 from actors.graphs import Graphs
@@ -23,6 +22,7 @@ from actors.workflows.examples.content_creation import content_creation_workflow
 from actors.workflows.tools import ToolRegistry
 from web.app import create_app
 from web.closing import CLOSE_TIMEOUT
+from web.transport import serve as serve_http
 from web.workflows_ws import PUMP_FLUSH_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ async def serve(
             stop_accepting = trio.Event()
             async with trio.open_nursery() as nursery:
                 binds = await nursery.start(
-                    lambda task_status: hypercorn_serve(
+                    lambda task_status: serve_http(
                         app,
                         hypercorn_config(settings),
                         shutdown_trigger=stop_accepting.wait,

@@ -1,5 +1,6 @@
 """The bare-stack ceiling benchmark: every frame is counted, bad requests get an error frame on a
-socket that stays usable, on both the Quart route and the raw ASGI route."""
+socket that stays usable, on both the Quart route and the raw ASGI route, served by stock Hypercorn
+and by runcast's coalescing worker."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from benchmarks.bare_stack import (
     DONE,
     QUART_ROUTE,
     RAW_ROUTE,
+    TRANSPORTS,
     BadRequest,
     frames_requested,
     measure_ceiling,
@@ -36,10 +38,11 @@ BAD_REQUESTS = [
 ]
 
 
-def test_measure_ceiling_receives_every_frame() -> None:
-    result = measure_ceiling(connections=3, frames_per_connection=500, processes=1)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_measure_ceiling_receives_every_frame(transport: str) -> None:
+    result = measure_ceiling(connections=3, frames_per_connection=500, processes=1, transport=transport)
     assert (result.connections, result.frames_per_connection, result.processes) == (3, 500, 1)
-    assert result.route == QUART_ROUTE
+    assert (result.route, result.transport) == (QUART_ROUTE, transport)
     assert result.frames == 3 * 500
     figures = attrs.asdict(result, filter=lambda field, value: field.type == "float")
     assert sorted(figures) == [
@@ -54,10 +57,11 @@ def test_measure_ceiling_receives_every_frame() -> None:
     assert all(value > 0 for value in figures.values()), figures
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("route", [QUART_ROUTE, RAW_ROUTE])
-async def test_bad_request_gets_error_frame_and_socket_stays_usable(route: str) -> None:
+async def test_bad_request_gets_error_frame_and_socket_stays_usable(route: str, transport: str) -> None:
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(serve_bare, 0, 300)
+        binds = await nursery.start(serve_bare, 0, 300, transport)
         url = binds[0].replace("http://", "ws://") + route
         with trio.fail_after(10):
             async with open_websocket_url(url) as ws:

@@ -1,0 +1,129 @@
+"""`serve(app, config)`: Hypercorn's trio worker, with a send path that coalesces writes.
+
+Hypercorn keeps its protocol (h11, wsproto, the ASGI streams) apart from its trio backend, and
+this module replaces only the backend's write side. Stock Hypercorn makes one `send` system call
+per WebSocket frame, with the sending task waiting for it: on loopback that call is a quarter of a
+busy server's CPU. Here every frame a connection's tasks hand over is appended to that
+connection's outgoing buffer, and one flush task per connection writes everything buffered so far
+in a single `send_all`, then whatever arrived meanwhile, until the buffer is empty.
+
+What stays as it was:
+- order: one buffer and at most one flush task per connection, so bytes leave in the order they
+  were handed over;
+- back-pressure: a task handing over bytes while more than `HIGH_WATER` bytes wait for a slow
+  client blocks until the flush has written them;
+- close: closing a connection first waits for its buffer to be written;
+- a broken connection: the flush drops what is buffered and tells the protocol it is closed,
+  as Hypercorn does when a send fails.
+
+Only plain HTTP listeners (`config.bind`); runcast binds loopback and serves no TLS itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import trio
+from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.statsd import StatsdLogger
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState, Framework, LifespanState
+from hypercorn.utils import repr_socket_addr, wrap_app
+
+HIGH_WATER = 64 * 1024  # bytes a connection may have waiting before senders wait for the flush
+
+
+class CoalescingTCPServer(TCPServer):
+    """One connection: Hypercorn's reader and protocol, a coalescing writer."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._outgoing: list[bytes] = []
+        self._outgoing_bytes = 0
+        self._flushed = trio.Event()
+        self._flushed.set()
+
+    async def protocol_send(self, event: Event) -> None:
+        if not isinstance(event, RawData):
+            if isinstance(event, Closed):
+                await self._flushed.wait()
+            await super().protocol_send(event)
+            return
+        self._outgoing.append(event.data)
+        self._outgoing_bytes += len(event.data)
+        if self._flushed.is_set():
+            self._flushed = trio.Event()
+            self._task_group.spawn(self._flush)
+        if self._outgoing_bytes > HIGH_WATER:
+            await self._flushed.wait()
+
+    async def _flush(self) -> None:
+        broken = False
+        try:
+            while self._outgoing and not broken:
+                data = b"".join(self._outgoing)
+                self._outgoing.clear()
+                self._outgoing_bytes = 0
+                async with self.send_lock:
+                    try:
+                        with trio.CancelScope(shield=True):
+                            await self.stream.send_all(data)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        broken = True
+        finally:
+            if broken:
+                self._outgoing.clear()
+                self._outgoing_bytes = 0
+            self._flushed.set()
+        if broken:  # after `_flushed`: handling Closed may close the connection, which waits on it
+            await self.protocol.handle(Closed())
+
+async def serve(
+    app: Framework,
+    config: Config,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve `app` on `config.bind` until `shutdown_trigger` returns, then stop accepting, give
+    open connections `config.graceful_timeout` seconds, and run the app's lifespan shutdown.
+    `task_status.started` gets the bound addresses, e.g. `["http://127.0.0.1:7777"]`."""
+    wrapped = wrap_app(app, config.wsgi_max_body_size, None)
+    config.set_statsd_logger_class(StatsdLogger)
+    lifespan_state: LifespanState = {}
+    lifespan = Lifespan(wrapped, config, lifespan_state)
+    context = WorkerContext(None)
+    async with trio.open_nursery() as lifespan_nursery:
+        await lifespan_nursery.start(lifespan.handle_lifespan)
+        await lifespan.wait_for_startup()
+        async with trio.open_nursery() as connections:
+            sockets = config.create_sockets()
+            if sockets.secure_sockets or sockets.quic_sockets:
+                raise ValueError("runcast's transport serves plain HTTP only: bind without TLS")
+            listeners: list[trio.SocketListener] = []
+            binds: list[str] = []
+            for sock in sockets.insecure_sockets:
+                sock.listen(config.backlog)
+                listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+                binds.append(f"http://{repr_socket_addr(sock.family, sock.getsockname())}")
+            connection = partial(
+                CoalescingTCPServer, wrapped, config, context, ConnectionState(lifespan_state.copy())
+            )
+            async with trio.open_nursery() as accepting:
+                accepting.start_soon(
+                    partial(trio.serve_listeners, connection, listeners, handler_nursery=connections)
+                )
+                task_status.started(binds)
+                await shutdown_trigger()
+                accepting.cancel_scope.cancel()
+            for listener in listeners:
+                await listener.aclose()
+            await context.terminated.set()
+            connections.cancel_scope.deadline = trio.current_time() + config.graceful_timeout
+        await lifespan.wait_for_shutdown()
+        lifespan_nursery.cancel_scope.cancel()
