@@ -9,6 +9,7 @@ cut may lose the last rounds.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -83,6 +84,24 @@ def _record(row: tuple) -> RunRecord:  # type: ignore[type-arg]
     )
 
 
+EVENT_ROWS_PER_STATEMENT = 256  # 768 parameters a statement, far under SQLite's limit of 32,766
+
+
+@functools.cache
+def _insert_events_sql(rows: int) -> str:
+    return "INSERT INTO events (run_id, idx, frame) VALUES " + ",".join(["(?,?,?)"] * rows)
+
+
+def _insert_events(connection: sqlite3.Connection, rows: list[tuple[str, int, str]]) -> None:
+    """Many rows per INSERT statement. The sqlite3 module lets go of the GIL around every step
+    of a statement, and `executemany` steps once per row: each row then waits to take the GIL
+    back from the busy event loop (up to the switch interval), which made the writer thread,
+    not the CPU, the limit of a busy server."""
+    for start in range(0, len(rows), EVENT_ROWS_PER_STATEMENT):
+        chunk = rows[start : start + EVENT_ROWS_PER_STATEMENT]
+        connection.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
+
+
 def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None:
     creates, events, finishes, graphs = [], [], [], []
     for writes in batch:
@@ -110,7 +129,7 @@ def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None
                 f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", creates
             )
         if events:
-            connection.executemany("INSERT INTO events (run_id, idx, frame) VALUES (?,?,?)", events)
+            _insert_events(connection, events)
         if finishes:
             connection.executemany(
                 "UPDATE runs SET status=?, finished_at=?, event_count=? WHERE run_id=?", finishes

@@ -12,7 +12,7 @@ import trio
 
 from actors.events import RunStatus
 from actors.store import AppendEvent, FinishRun, StoreError
-from actors.store.sqlite import SQLiteStore, open_sqlite_store
+from actors.store.sqlite import EVENT_ROWS_PER_STATEMENT, SQLiteStore, open_sqlite_store
 from tests.actors.store.test_contract import append, appends, create, frame, info
 
 
@@ -124,6 +124,16 @@ async def test_many_concurrent_commits_take_fewer_rounds_than_callers(path: Path
     async with open_sqlite_store(path) as store:
         for i in range(callers):
             assert await store.count_events(f"r{i}") == 2
+
+
+async def test_rounds_larger_than_one_insert_statement_keep_every_event_in_order(path: Path) -> None:
+    sizes = {"a": EVENT_ROWS_PER_STATEMENT * 2 + 7, "b": 1, "c": EVENT_ROWS_PER_STATEMENT}
+    async with open_sqlite_store(path) as store:
+        await store.commit([create(run_id, 1.0) for run_id in sizes])
+        await store.commit([event for run_id, n in sizes.items() for event in appends(run_id, 0, n)])
+    async with open_sqlite_store(path) as store:
+        for run_id, n in sizes.items():
+            assert await store.read_events(run_id, 0, n + 1) == [frame(run_id, i) for i in range(n)]
 
 
 async def test_commit_after_close_is_refused_and_not_written(path: Path) -> None:
