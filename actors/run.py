@@ -154,7 +154,7 @@ class RunActor:
         self._ended = False  # a terminal event is queued: nothing may follow it
         self._wakeup = trio.Event()
         self._writer_running = False
-        self._flush_lock = trio.StrictFIFOLock()
+        self._round_done: trio.Event | None = None  # set when a writer round ends, if awaited
         self._store_failure: StoreError | None = None
 
     @property
@@ -251,8 +251,10 @@ class RunActor:
         so a body emitting in a tight loop yields every `YIELD_EVERY` events (and its events
         reach the writer in batches); cancellation is still seen at every emit."""
         self._append(kind, fields)
-        if len(self._queue) >= MAX_QUEUED or not self._writer_running:
+        if not self._writer_running:
             await self._flush()
+        elif len(self._queue) >= MAX_QUEUED:
+            await self._until_published(self._next_index)
         elif len(self._queue) % YIELD_EVERY == 0:
             await trio.lowlevel.checkpoint()
         else:
@@ -261,7 +263,21 @@ class RunActor:
     async def _emit_durably(self, kind: str, fields: dict[str, Any]) -> None:
         """Queue an event and return once it (and everything before it) is published."""
         self._append(kind, fields)
-        await self._flush()
+        if self._writer_running:
+            await self._until_published(self._next_index)
+        else:
+            await self._flush()
+
+    async def _until_published(self, count: int) -> None:
+        """Wait for the writer to publish the first `count` events; raises the store's failure."""
+        while len(self.history) < count and self._writer_running:
+            if self._round_done is None:
+                self._round_done = trio.Event()
+            await self._round_done.wait()
+        if self._store_failure is not None:
+            raise self._store_failure
+        if len(self.history) < count:  # the writer is gone (cancelled): flush ourselves
+            await self._flush()
 
     def _append(self, kind: str, fields: dict[str, Any]) -> None:
         if self._store_failure is not None:
@@ -297,33 +313,42 @@ class RunActor:
             self._body_scope.cancel()
         finally:
             self._writer_running = False
+            self._end_round()
 
     async def _flush(self) -> None:
-        """Commit and publish everything queued, in order; raises the store's failure."""
-        async with self._flush_lock:
-            while self._queue and self._store_failure is None:
-                batch, self._queue = self._queue, []
-                writes = [write for queued in batch for write in queued.writes]
-                committing = time.perf_counter()
-                try:
-                    with trio.CancelScope(shield=True):
-                        await self.store.commit(writes)
-                except StoreError as failure:
-                    self._store_failure = failure
-                    break
-                stats = self.stats
-                stats.commit_seconds.observe(time.perf_counter() - committing)
-                stats.events_appended += len(batch)
-                for queued in batch:
-                    if queued.event.index == 0:
-                        stats.runs_started += 1
-                    if queued.status is not None:
-                        stats.runs_finished[queued.status] += 1
-                        self.status = queued.status
-                        self.finished_at = queued.at
-                    self._publish(queued.event)
+        """Commit and publish everything queued, in order; raises the store's failure.
+
+        One task flushes at a time, so no lock: the writer while it runs; otherwise (recovery,
+        or after the writer was cancelled) the actor's only other task, the body."""
+        while self._queue and self._store_failure is None:
+            batch, self._queue = self._queue, []
+            writes = [write for queued in batch for write in queued.writes]
+            committing = time.perf_counter()
+            try:
+                with trio.CancelScope(shield=True):
+                    await self.store.commit(writes)
+            except StoreError as failure:
+                self._store_failure = failure
+                break
+            stats = self.stats
+            stats.commit_seconds.observe(time.perf_counter() - committing)
+            stats.events_appended += len(batch)
+            for queued in batch:
+                if queued.event.index == 0:
+                    stats.runs_started += 1
+                if queued.status is not None:
+                    stats.runs_finished[queued.status] += 1
+                    self.status = queued.status
+                    self.finished_at = queued.at
+                self._publish(queued.event)
+            self._end_round()
         if self._store_failure is not None:
             raise self._store_failure
+
+    def _end_round(self) -> None:
+        if self._round_done is not None:
+            self._round_done.set()
+            self._round_done = None
 
     def _publish(self, event: Event) -> None:
         self.history.append(event.frame)
