@@ -23,6 +23,7 @@ from benchmarks import bare_stack, report
 from benchmarks.options import CLIENT_PROCESSES, server_options
 from benchmarks.scenarios import fanout, hold, inprocess, reconnect_storm, throughput
 from benchmarks.server import DemoSize, server_under_test
+from web.tuning import tune_interpreter
 
 
 def _positive_ints(text: str) -> list[int]:
@@ -128,6 +129,7 @@ def throughput_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
 def inprocess_command(args: argparse.Namespace) -> list[dict[str, Any]]:
     entries = []
     for store in args.stores.split(","):
+        tune_interpreter()  # as `runcast serve` does
         figures = trio.run(inprocess.measure, store, args.runs, args.events, args.concurrency)
         parameters = {"store": store, "runs": args.runs, "events_per_run": args.events,
                       "concurrency": args.concurrency}

@@ -20,6 +20,7 @@ from actors import WorkflowCatalog, open_runtime
 from actors.events import STEP_PROGRESS, RunInfo
 from actors.workflows.catalog import Emit
 from benchmarks.scenarios.inprocess import store_of
+from web.tuning import tune_interpreter
 
 
 class Ticking:
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--store", choices=["memory", "sqlite"], default="memory")
     args = parser.parse_args()
+    tune_interpreter()  # as `runcast serve` does
     print(trio.run(measure, args.runs, args.interval, args.seconds, args.store))
 
 

@@ -20,13 +20,9 @@ import trio
 
 from actors.store import parse_store_url
 from web.server import Settings, serve
+from web.tuning import tune_interpreter
 
 DEFAULTS = Settings()
-# The SQLite store commits in a worker thread. With Python's default 5 ms switch interval the
-# event loop, woken by a finished commit, can wait that long for the GIL each time; measured with
-# `runcast bench hold` (3,000 live runs), 0.5 ms took the delivery delay p50 from 16 to 2.2 ms
-# and p99 from 503 to 127 ms.
-GIL_SWITCH_INTERVAL = 0.0005
 
 
 def _non_negative_float(text: str) -> float:
@@ -142,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not isinstance(level, int):
         sys.exit(f"runcast: --log-level must be DEBUG, INFO, WARNING or ERROR, got {args.log_level!r}")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    tune_interpreter()
     trio.run(serve, settings_from(args), _until_signalled)
 
 

@@ -7,6 +7,13 @@ busy server's CPU. Here every frame a connection's tasks hand over is appended t
 connection's outgoing buffer, and one flush task per connection writes everything buffered so far
 in a single `send_all`, then whatever arrived meanwhile, until the buffer is empty.
 
+A WebSocket app's text messages also skip Hypercorn's per-message layers (the ASGI stream, wsproto,
+the HTTP/1.1 protocol): while the socket is open, `text_frame` frames the text (a final,
+unmasked, uncompressed text frame, as RFC 6455 has a server send it) straight into the buffer.
+Anything else (binary messages, accept, close, a socket that is closing, HTTP/2) goes through
+Hypercorn as before. Text frames are never compressed here, also when the client negotiated
+permessage-deflate: RFC 7692 lets a sender leave any message uncompressed.
+
 What stays as it was:
 - order: one buffer and at most one flush task per connection, so bytes leave in the order they
   were handed over;
@@ -28,21 +35,46 @@ from typing import Any
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.statsd import StatsdLogger
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
-from hypercorn.typing import ConnectionState, Framework, LifespanState
+from hypercorn.typing import (
+    AppWrapper,
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ASGISendEvent,
+    ConnectionState,
+    Framework,
+    LifespanState,
+    Scope,
+)
 from hypercorn.utils import repr_socket_addr, wrap_app
+from wsproto.connection import ConnectionState as WebSocketState
 
 HIGH_WATER = 64 * 1024  # bytes a connection may have waiting before senders wait for the flush
+
+
+def text_frame(text: str) -> bytes:
+    """A server's WebSocket frame for one whole text message (FIN, opcode 1, no mask)."""
+    payload = text.encode()
+    length = len(payload)
+    if length < 126:
+        header = bytes((0x81, length))
+    elif length < 65536:
+        header = b"\x81\x7e" + length.to_bytes(2, "big")
+    else:
+        header = b"\x81\x7f" + length.to_bytes(8, "big")
+    return header + payload
 
 
 class CoalescingTCPServer(TCPServer):
     """One connection: Hypercorn's reader and protocol, a coalescing writer."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, app: AppWrapper, *args: Any) -> None:
+        super().__init__(_TextFrameShortcut(app, self), *args)
         self._outgoing: list[bytes] = []
         self._outgoing_bytes = 0
         self._flushed = trio.Event()
@@ -54,8 +86,30 @@ class CoalescingTCPServer(TCPServer):
                 await self._flushed.wait()
             await super().protocol_send(event)
             return
-        self._outgoing.append(event.data)
-        self._outgoing_bytes += len(event.data)
+        await self._write(event.data)
+
+    async def send_websocket_message(
+        self, hypercorn_send: ASGISendCallable, message: ASGISendEvent
+    ) -> None:
+        """A WebSocket app's `send`: text straight into the buffer while the socket is open."""
+        stream = getattr(hypercorn_send, "__self__", None)
+        if (
+            message["type"] == "websocket.send"
+            and message.get("bytes") is None
+            and isinstance(text := message.get("text"), str)
+            and isinstance(stream, WSStream)
+            and isinstance(self.protocol.protocol, H11Protocol)
+            and stream.state is ASGIWebsocketState.CONNECTED
+            and not stream.closed
+            and stream.connection.state is WebSocketState.OPEN
+        ):
+            await self._write(text_frame(text))
+        else:
+            await hypercorn_send(message)
+
+    async def _write(self, data: bytes) -> None:
+        self._outgoing.append(data)
+        self._outgoing_bytes += len(data)
         if self._flushed.is_set():
             self._flushed = trio.Event()
             self._task_group.spawn(self._flush)
@@ -82,6 +136,28 @@ class CoalescingTCPServer(TCPServer):
             self._flushed.set()
         if broken:  # after `_flushed`: handling Closed may close the connection, which waits on it
             await self.protocol.handle(Closed())
+
+
+class _TextFrameShortcut:
+    """The app as one connection runs it: a WebSocket app's `send` is that connection's
+    `send_websocket_message` in front of Hypercorn's."""
+
+    def __init__(self, app: AppWrapper, connection: CoalescingTCPServer) -> None:
+        self.app = app
+        self.connection = connection
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        sync_spawn: Callable[..., Any],
+        call_soon: Callable[..., Any],
+    ) -> None:
+        if scope["type"] == "websocket":
+            send = partial(self.connection.send_websocket_message, send)
+        await self.app(scope, receive, send, sync_spawn, call_soon)
+
 
 async def serve(
     app: Framework,

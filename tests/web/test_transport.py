@@ -7,7 +7,9 @@ with real clients, against small plain-ASGI apps.
   bound;
 - close: a socket closed right after a burst delivers the whole burst first;
 - a client that vanishes mid-burst ends its own connection only;
-- plain HTTP (keep-alive) works, and after shutdown the port refuses connections.
+- plain HTTP (keep-alive) works, and after shutdown the port refuses connections;
+- text messages take the shortcut (`text_frame`): frames byte for byte as wsproto's, of every
+  length encoding, uncompressed also when the client negotiated permessage-deflate.
 """
 
 from __future__ import annotations
@@ -23,10 +25,16 @@ import attrs
 import httpx
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed, open_websocket_url
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import Connection
+from wsproto.events import AcceptConnection, Request, TextMessage
+from wsproto.extensions import PerMessageDeflate
 
 from tests.conftest import ServeAsgi
-from web.transport import HIGH_WATER
+from web.transport import HIGH_WATER, text_frame
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -195,3 +203,51 @@ async def test_http_keep_alive_and_no_connections_after_shutdown(serve_asgi: Ser
     port = int(server.base_url.rsplit(":", 1)[1])
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+@given(st.one_of(st.text(max_size=300), st.integers(0, 70_000).map(lambda n: "é" * n)))
+def test_text_frame_is_the_frame_wsproto_would_send(text: str) -> None:
+    assert text_frame(text) == Connection(ConnectionType.SERVER).send(TextMessage(data=text))
+
+
+async def test_text_messages_of_every_length_encoding_arrive_whole(serve_asgi: ServeAsgi) -> None:
+    server = await serve_asgi(burst_app(AppLog()))
+    async with open_websocket_url(ws_url(server.base_url), max_message_size=2**20) as ws:
+        for size in (4, 125, 126, 127, 65535, 65536, 70_000):
+            await ws.send_message(json.dumps({"senders": [["n", 1, size]]}))
+            with trio.fail_after(10):
+                frame = str(await ws.get_message())
+                assert await ws.get_message() == "done"
+            assert (len(frame), frame[:4]) == (size, "n:0:")
+
+
+async def test_text_is_sent_uncompressed_when_the_client_negotiated_deflate(
+    serve_asgi: ServeAsgi,
+) -> None:
+    server = await serve_asgi(burst_app(AppLog()))
+    port = int(server.base_url.rsplit(":", 1)[1])
+    client = WSConnection(ConnectionType.CLIENT)
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(
+        client.send(Request(host="127.0.0.1", target="/ws", extensions=[PerMessageDeflate()]))
+    )
+    events: list[Any] = []
+    with trio.fail_after(10):
+        while not events:
+            client.receive_data(await stream.receive_some(65536))
+            events = list(client.events())
+    assert isinstance(events[0], AcceptConnection) and events[0].extensions, events
+    await stream.send_all(client.send(TextMessage(data=json.dumps({"senders": [["z", 3, 500]]}))))
+    wire = b""
+    texts: list[str] = []
+    with trio.fail_after(10):
+        while "done" not in texts:
+            data = await stream.receive_some(65536)
+            wire += data
+            client.receive_data(data)
+            texts += [event.data for event in client.events() if isinstance(event, TextMessage)]
+    await stream.aclose()
+    assert texts == [f"z:{i}:".ljust(500, "x") for i in range(3)] + ["done"]
+    # 0x81: FIN and opcode 1 without RSV1, i.e. not compressed (a compressed one starts 0xC1)
+    assert wire.startswith(text_frame(texts[0])[:4])
+    assert wire[0] == 0x81
