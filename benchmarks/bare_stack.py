@@ -7,7 +7,8 @@ can push when it does nothing but send one pre-encoded frame over and over.
 `/bare/ws-raw` is plain ASGI in front of the Quart app, so the two differ only by what Quart costs.
 `--transport hypercorn` serves it with stock Hypercorn (one `send` system call per frame: the
 stack's ceiling as shipped); `--transport runcast` with `web.transport`, the Hypercorn worker that
-`runcast serve` uses, which writes every frame a connection has queued in one call.
+`runcast serve` uses, which writes everything a connection has queued in one call and frames text
+messages without Hypercorn's per-message layers.
 
 `measure_ceiling` starts that server as a subprocess, spreads the connections over client processes
 ("spawn" context, trio-websocket clients), warms every connection up (200 untimed frames on the same
