@@ -1,4 +1,7 @@
-"""`create_app(runtime, graphs, ...)`: the Quart-Trio application, routes only; no run logic here.
+"""`create_app(runtime, graphs, ...)`: the ASGI application, routes only; no run logic here.
+
+Every route is Quart-Trio's but `/workflows/ws`, which carries every run event: it is served in
+plain ASGI in front of Quart (`web.asgi_websocket`), with the same `WorkflowSocket`.
 
 `GET /metrics` is the Prometheus text of `web.metrics`; every WebSocket is wrapped so that its
 frames count there. When the server has a token, every HTTP route but `/health` wants
@@ -8,8 +11,8 @@ frames count there. When the server has a token, every HTTP route but `/health` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import trio
 from quart import Response, request, websocket
@@ -18,18 +21,23 @@ from quart_trio import QuartTrio
 from actors import Runtime
 from actors.graphs import Graphs
 from web import graph_protocol
+from web.asgi_websocket import AsgiWebSocket, Receive, Scope, Send, WebSocketDisconnected
 from web.closing import close_handshake
 from web.graph_api import GraphSocket, graph_blueprint
 from web.metrics import CountedWebSocket, WebStats, metrics_blueprint
 from web.runs_api import problem, runs_blueprint
-from web.workflows_ws import WorkflowSocket
+from web.workflows_ws import WebSocketLike, WorkflowSocket
 
 UNAUTHORIZED = "Authorization: Bearer <token> is required"
 
 
+WORKFLOWS_WS = "/workflows/ws"
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
 def create_app(
     runtime: Runtime, graphs: Graphs, *, token: str | None, server_closing: trio.Event
-) -> QuartTrio:
+) -> Asgi:
     app = QuartTrio("runcast")
     web_stats = WebStats()
     app.register_blueprint(runs_blueprint(runtime))
@@ -45,18 +53,20 @@ def create_app(
             return None
         return problem(401, UNAUTHORIZED)
 
-    @app.websocket("/workflows/ws")
-    async def workflows_ws() -> None:
-        with counted_websocket() as counted:
-            connection = WorkflowSocket(
-                runtime,
-                counted,
-                token=token,
-                server_closing=server_closing,
-                authenticated=token is not None
-                and authorized(websocket.headers.get("Authorization", "")),
-            )
-            await connection.serve()
+    async def workflows_ws(socket: AsgiWebSocket) -> None:
+        try:
+            await socket.accept()
+            with counted(socket) as counted_socket:
+                connection = WorkflowSocket(
+                    runtime,
+                    counted_socket,
+                    token=token,
+                    server_closing=server_closing,
+                    authenticated=token is not None and authorized(socket.header("Authorization")),
+                )
+                await connection.serve()
+        except* WebSocketDisconnected:
+            pass  # the client left: its pumps are cancelled with the connection's nursery
 
     @app.websocket("/ws/graph/run/<graph_id>")
     async def graph_ws(graph_id: str) -> None:
@@ -68,12 +78,21 @@ def create_app(
             await GraphSocket(graphs, counted, graph_id, server_closing).serve()
 
     @contextmanager
-    def counted_websocket() -> Iterator[CountedWebSocket]:
+    def counted(socket: WebSocketLike) -> Iterator[CountedWebSocket]:
         web_stats.websockets_opened += 1
         web_stats.websockets_open += 1
         try:
-            yield CountedWebSocket(websocket._get_current_object(), web_stats)  # type: ignore[attr-defined]
+            yield CountedWebSocket(socket, web_stats)
         finally:
             web_stats.websockets_open -= 1
 
-    return app
+    def counted_websocket() -> AbstractContextManager[CountedWebSocket]:
+        return counted(websocket._get_current_object())  # type: ignore[attr-defined]
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == WORKFLOWS_WS:
+            await workflows_ws(AsgiWebSocket(scope, receive, send))
+        else:
+            await app(scope, receive, send)
+
+    return asgi
