@@ -29,8 +29,6 @@ from web.runs_api import problem, runs_blueprint
 from web.workflows_ws import WebSocketLike, WorkflowSocket
 
 UNAUTHORIZED = "Authorization: Bearer <token> is required"
-
-
 WORKFLOWS_WS = "/workflows/ws"
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -70,12 +68,12 @@ def create_app(
 
     @app.websocket("/ws/graph/run/<graph_id>")
     async def graph_ws(graph_id: str) -> None:
-        with counted_websocket() as counted:
+        with counted_websocket() as counted_socket:
             if not authorized(websocket.headers.get("Authorization", "")):
-                await counted.send(graph_protocol.error(UNAUTHORIZED, "Unauthorized"))
-                await close_handshake(counted, 1008, "unauthorized")
+                await counted_socket.send(graph_protocol.error(UNAUTHORIZED, "Unauthorized"))
+                await close_handshake(counted_socket, 1008, "unauthorized")
                 return
-            await GraphSocket(graphs, counted, graph_id, server_closing).serve()
+            await GraphSocket(graphs, counted_socket, graph_id, server_closing).serve()
 
     @contextmanager
     def counted(socket: WebSocketLike) -> Iterator[CountedWebSocket]:
