@@ -23,7 +23,8 @@ class ClosableWebSocket(Protocol):
 
 async def close_handshake(websocket: ClosableWebSocket, code: int, reason: str) -> None:
     """Send Close, then read (and drop) whatever the client still sends until its Close ends
-    the connection (the server then cancels this task) or the timeout passes."""
+    the connection (Quart then cancels this task; a plain-ASGI `receive` raises) or the timeout
+    passes."""
     await websocket.close(code, reason)
     with trio.move_on_after(CLOSE_TIMEOUT):
         while True:

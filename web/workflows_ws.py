@@ -64,7 +64,8 @@ class WorkflowSocket:
         self._pumps_idle.set()
 
     async def serve(self) -> None:
-        """Until the client leaves (the server cancels this task) or the server shuts down."""
+        """Until the client leaves (`receive` raises, or Quart cancels this task) or the server shuts
+        down."""
         await self.websocket.send(protocol.connected(requires_auth=self.token is not None))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._read_commands, nursery)
