@@ -81,6 +81,45 @@ def encode_event(run: RunInfo, index: int, kind: str, fields: dict[str, Any]) ->
     return Event(index, kind, orjson.dumps(body).decode())
 
 
+RESERVED_KEYS = frozenset(
+    {"created_at", "event", "workflow_id", "workflow_name", "session_id", "run_id", "nested_depth",
+     "event_index"}
+)
+
+
+class EventEncoder:
+    """`encode_event` for the events of one run, with the run's part of every event (its ids and
+    names) encoded once instead of per event. Gives the same frame as `encode_event`; fields
+    that reuse an envelope key take `encode_event` itself."""
+
+    def __init__(self, run: RunInfo) -> None:
+        self.run = run
+        self._run_part = orjson.dumps(
+            {
+                "workflow_id": run.workflow_id,
+                "workflow_name": run.workflow_name,
+                "session_id": run.session_id,
+                "run_id": run.run_id,
+                "nested_depth": 0,
+            }
+        ).decode()[1:-1]
+        self._kinds: dict[str, str] = {}
+
+    def encode(self, index: int, kind: str, fields: dict[str, Any]) -> Event:
+        present = {key: value for key, value in fields.items() if value is not None}
+        if not RESERVED_KEYS.isdisjoint(present):
+            return encode_event(self.run, index, kind, fields)
+        kind_json = self._kinds.get(kind)
+        if kind_json is None:
+            kind_json = self._kinds[kind] = orjson.dumps(kind).decode()
+        own = "," + orjson.dumps(present).decode()[1:-1] if present else ""
+        frame = (
+            f'{{"created_at":{int(time.time())},"event":{kind_json},{self._run_part}{own},'
+            f'"event_index":{index}}}'
+        )
+        return Event(index, kind, frame)
+
+
 def final_status(kind: str, cancelled: bool) -> RunStatus | None:
     """The status a terminal event gives its run, or None for a non-terminal event."""
     if kind == WORKFLOW_ERROR:

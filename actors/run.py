@@ -39,6 +39,7 @@ from actors.events import (
     WORKFLOW_ERROR,
     WORKFLOW_STARTED,
     Event,
+    EventEncoder,
     RunInfo,
     RunStatus,
     encode_event,
@@ -137,6 +138,7 @@ class RunActor:
         stats: RuntimeStats | None = None,
     ) -> None:
         self.info = info
+        self._encoder = EventEncoder(info)
         self.workflow = workflow
         self.store = store
         self.feed_capacity = feed_capacity
@@ -285,7 +287,7 @@ class RunActor:
         if self._ended:
             raise RuntimeError(f"run {self.run_id} is finished; {kind} was not recorded")
         index = self._next_index
-        event = encode_event(self.info, index, kind, fields)
+        event = self._encoder.encode(index, kind, fields)
         writes: list[Write] = [AppendEvent(self.run_id, index, event.frame)]
         if index == 0:
             writes.insert(0, CreateRun(RunRecord(self.info, RunStatus.RUNNING, self.created_at)))

@@ -1,13 +1,19 @@
-"""actors/events.py: the flat Agno-shaped event frame, encoded once, and the terminal status map."""
+"""actors/events.py: the flat Agno-shaped event frame, encoded once (`EventEncoder` gives the same
+frame as `encode_event`), and the terminal status map."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from actors.events import (
+    RESERVED_KEYS,
     STEP_PROGRESS,
     STEP_STARTED,
     WORKFLOW_CANCELLED,
@@ -17,6 +23,7 @@ from actors.events import (
     Event,
     RunInfo,
     RunStatus,
+    EventEncoder,
     encode_event,
     final_status,
 )
@@ -112,3 +119,30 @@ def test_final_status(kind: str, cancelled: bool, status: RunStatus | None) -> N
 
 def test_only_running_is_unfinished() -> None:
     assert [s for s in RunStatus if not s.finished] == [RunStatus.RUNNING]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+FIELD_NAMES = st.text(max_size=12) | st.sampled_from(sorted(RESERVED_KEYS))
+
+
+def without_created_at(frame: str) -> str:
+    return re.sub(r'^\{"created_at":\d+,', '{"created_at":0,', frame)
+
+
+@given(
+    st.builds(RunInfo, st.text(max_size=12), st.text(max_size=12), st.text(max_size=12), st.text(max_size=12)),
+    st.integers(0, 10**9),
+    st.text(max_size=16),
+    st.dictionaries(FIELD_NAMES, JSON_VALUES, max_size=5),
+)
+def test_the_run_encoder_gives_the_frame_encode_event_gives(
+    run: RunInfo, index: int, kind: str, fields: dict[str, Any]
+) -> None:
+    fast = EventEncoder(run).encode(index, kind, fields)
+    reference = encode_event(run, index, kind, fields)
+    assert (fast.index, fast.kind) == (reference.index, reference.kind)
+    assert without_created_at(fast.frame) == without_created_at(reference.frame)
