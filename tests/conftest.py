@@ -22,20 +22,47 @@ FAST_STEP_DELAY = 0.02
 
 
 @attrs.define
-class RunningServer:
-    settings: Settings
+class Running:
+    """A server serving in a test's nursery until `stop()`."""
+
     base_url: str
     stop_event: trio.Event
     stopped: trio.Event
 
     @property
-    def ws_url(self) -> str:
-        return self.base_url.replace("http://", "ws://") + "/workflows/ws"
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
 
     async def stop(self) -> None:
         """Shut down as on SIGTERM and wait until everything is closed."""
         self.stop_event.set()
         await self.stopped.wait()
+
+
+ServeUntil = Callable[[Callable[[], Awaitable[None]], trio.TaskStatus[list[str]]], Awaitable[None]]
+
+
+async def start_in(nursery: trio.Nursery, serve_until: ServeUntil) -> Running:
+    """Start `serve_until(shutdown_trigger, task_status)` in `nursery`; its first bound address."""
+    stop_event, stopped = trio.Event(), trio.Event()
+
+    async def run(task_status: trio.TaskStatus[list[str]]) -> None:
+        try:
+            await serve_until(stop_event.wait, task_status)
+        finally:
+            stopped.set()
+
+    binds = await nursery.start(run)
+    return Running(binds[0], stop_event, stopped)
+
+
+@attrs.define
+class RunningServer(Running):
+    settings: Settings = attrs.field(kw_only=True)
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + "/workflows/ws"
 
 
 StartServer = Callable[..., Awaitable[RunningServer]]
@@ -67,22 +94,15 @@ async def start_server(db_path: Path) -> AsyncIterator[StartServer]:
             }
             fields.update(overrides)
             settings = Settings(**fields)
-            stop_event, stopped = trio.Event(), trio.Event()
-
-            async def run(task_status: trio.TaskStatus[list[str]]) -> None:
-                try:
-                    await serve(
-                        settings,
-                        stop_event.wait,
-                        catalog=catalog,
-                        tools=tools,
-                        task_status=task_status,
-                    )
-                finally:
-                    stopped.set()
-
-            binds = await nursery.start(run)
-            server = RunningServer(settings, binds[0], stop_event, stopped)
+            running = await start_in(
+                nursery,
+                lambda until, task_status: serve(
+                    settings, until, catalog=catalog, tools=tools, task_status=task_status
+                ),
+            )
+            server = RunningServer(
+                running.base_url, running.stop_event, running.stopped, settings=settings
+            )
             servers.append(server)
             return server
 
@@ -98,18 +118,7 @@ async def server(start_server: StartServer) -> RunningServer:
     return await start_server()
 
 
-@attrs.define
-class RunningTransport:
-    base_url: str
-    stop_event: trio.Event
-    stopped: trio.Event
-
-    async def stop(self) -> None:
-        self.stop_event.set()
-        await self.stopped.wait()
-
-
-ServeAsgi = Callable[..., Awaitable[RunningTransport]]
+ServeAsgi = Callable[..., Awaitable[Running]]
 
 
 @pytest.fixture
@@ -118,23 +127,21 @@ async def serve_asgi() -> AsyncIterator[ServeAsgi]:
     (runcast's Hypercorn worker) on 127.0.0.1:<free port> in the test's nursery; stopped at the
     end of the test."""
     async with trio.open_nursery() as nursery:
-        running: list[RunningTransport] = []
+        running: list[Running] = []
 
-        async def start(app: Any, graceful_timeout: float = 5.0) -> RunningTransport:
+        async def start(app: Any, graceful_timeout: float = 5.0) -> Running:
             config = Config()
             config.bind = ["127.0.0.1:0"]
             config.accesslog = None
             config.graceful_timeout = graceful_timeout
-            stop_event, stopped = trio.Event(), trio.Event()
-
-            async def run(task_status: trio.TaskStatus[list[str]]) -> None:
-                try:
-                    await serve_http(app, config, shutdown_trigger=stop_event.wait, task_status=task_status)
-                finally:
-                    stopped.set()
-
-            binds = await nursery.start(run)
-            running.append(RunningTransport(binds[0], stop_event, stopped))
+            running.append(
+                await start_in(
+                    nursery,
+                    lambda until, task_status: serve_http(
+                        app, config, shutdown_trigger=until, task_status=task_status
+                    ),
+                )
+            )
             return running[-1]
 
         yield start

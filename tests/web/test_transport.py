@@ -33,7 +33,7 @@ from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
-from tests.conftest import ServeAsgi
+from tests.conftest import Running, ServeAsgi
 from web.transport import HIGH_WATER, text_frame
 
 Scope = MutableMapping[str, Any]
@@ -118,7 +118,7 @@ async def test_a_sender_to_a_client_that_does_not_read_waits(serve_asgi: ServeAs
     log = AppLog()
     server = await serve_asgi(burst_app(log))
     total = 64 * 1024 * 1024
-    async with await raw_websocket(server.base_url, [["big", total // 16384, 16384]]):
+    async with await raw_websocket(server, [["big", total // 16384, 16384]]):
         await trio.sleep(1.0)  # the client reads nothing meanwhile
         # The kernel's socket buffers (a few MiB each way here) and HIGH_WATER are all the
         # sender may fill; without back-pressure it would have handed over all 64 MiB.
@@ -127,10 +127,9 @@ async def test_a_sender_to_a_client_that_does_not_read_waits(serve_asgi: ServeAs
         await log.disconnected.wait()
 
 
-async def raw_websocket(base_url: str, senders: list[list[Any]]) -> trio.SocketStream:
+async def raw_websocket(server: Running, senders: list[list[Any]]) -> trio.SocketStream:
     """A WebSocket opened by hand on a plain TCP stream, one burst requested, nothing read."""
-    port = int(base_url.rsplit(":", 1)[1])
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
     await stream.send_all(
         b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -165,7 +164,7 @@ async def test_a_close_after_a_burst_delivers_the_whole_burst_first(serve_asgi: 
 async def test_a_client_vanishing_mid_burst_ends_only_its_connection(serve_asgi: ServeAsgi) -> None:
     log = AppLog()
     server = await serve_asgi(burst_app(log))
-    stream = await raw_websocket(server.base_url, [["a", 100_000, 200]])
+    stream = await raw_websocket(server, [["a", 100_000, 200]])
     with trio.fail_after(10):
         await stream.receive_some(65536)
     # linger 0: closing sends a reset, as a client whose machine or network went away
@@ -183,8 +182,7 @@ async def test_a_response_before_the_server_closes_the_connection_is_sent_whole(
     serve_asgi: ServeAsgi,
 ) -> None:
     server = await serve_asgi(burst_app(AppLog()))
-    port = int(server.base_url.rsplit(":", 1)[1])
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
     await stream.send_all(b"GET /closing HTTP/1.0\r\n\r\n")  # HTTP/1.0: the server closes after
     response = b""
     with trio.fail_after(10):
@@ -200,9 +198,8 @@ async def test_http_keep_alive_and_no_connections_after_shutdown(serve_asgi: Ser
             response = await client.get(path)
             assert (response.status_code, response.text) == (200, path)
     await server.stop()
-    port = int(server.base_url.rsplit(":", 1)[1])
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
 
 
 @given(st.one_of(st.text(max_size=300), st.integers(0, 70_000).map(lambda n: "é" * n)))
@@ -225,9 +222,8 @@ async def test_text_is_sent_uncompressed_when_the_client_negotiated_deflate(
     serve_asgi: ServeAsgi,
 ) -> None:
     server = await serve_asgi(burst_app(AppLog()))
-    port = int(server.base_url.rsplit(":", 1)[1])
     client = WSConnection(ConnectionType.CLIENT)
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
     await stream.send_all(
         client.send(Request(host="127.0.0.1", target="/ws", extensions=[PerMessageDeflate()]))
     )
