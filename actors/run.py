@@ -253,9 +253,7 @@ class RunActor:
         so a body emitting in a tight loop yields every `YIELD_EVERY` events (and its events
         reach the writer in batches); cancellation is still seen at every emit."""
         self._append(kind, fields)
-        if not self._writer_running:
-            await self._flush()
-        elif len(self._queue) >= MAX_QUEUED:
+        if len(self._queue) >= MAX_QUEUED or not self._writer_running:
             await self._until_published(self._next_index)
         elif len(self._queue) % YIELD_EVERY == 0:
             await trio.lowlevel.checkpoint()
@@ -265,20 +263,18 @@ class RunActor:
     async def _emit_durably(self, kind: str, fields: dict[str, Any]) -> None:
         """Queue an event and return once it (and everything before it) is published."""
         self._append(kind, fields)
-        if self._writer_running:
-            await self._until_published(self._next_index)
-        else:
-            await self._flush()
+        await self._until_published(self._next_index)
 
     async def _until_published(self, count: int) -> None:
-        """Wait for the writer to publish the first `count` events; raises the store's failure."""
+        """Wait for the writer to publish the first `count` events, or publish them ourselves
+        when no writer runs (recovery, or the writer was cancelled); raises the store's failure."""
         while len(self.history) < count and self._writer_running:
             if self._round_done is None:
                 self._round_done = trio.Event()
             await self._round_done.wait()
         if self._store_failure is not None:
             raise self._store_failure
-        if len(self.history) < count:  # the writer is gone (cancelled): flush ourselves
+        if len(self.history) < count:
             await self._flush()
 
     def _append(self, kind: str, fields: dict[str, Any]) -> None:
