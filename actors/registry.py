@@ -14,8 +14,8 @@ import trio
 
 from actors.actor import ActorGone, Address, Mailbox, Reply, serve_mailbox
 from actors.events import RunInfo
+from actors.publisher import Publisher
 from actors.run import Cancel, RunActor, RunMessage
-from actors.stats import RuntimeStats
 from actors.store.base import Store
 from actors.supervisor import ChildSpec, Restart, Supervisor
 from actors.workflows.catalog import WorkflowDefinition
@@ -66,15 +66,16 @@ class Registry:
     def __init__(
         self,
         store: Store,
+        publisher: Publisher,
         runs: Supervisor,
         *,
         feed_capacity: int,
-        stats: RuntimeStats | None = None,
     ) -> None:
         self.store = store
+        self.publisher = publisher
         self.runs_supervisor = runs
         self.feed_capacity = feed_capacity
-        self.stats = RuntimeStats() if stats is None else stats
+        self.stats = publisher.stats
         self.mailbox: Mailbox[RegistryMessage] = Mailbox.open("registry")
         self.live: dict[str, RunActor] = {}
         self._changed = trio.Event()
@@ -115,7 +116,12 @@ class Registry:
 
     def _start(self, info: RunInfo, workflow: WorkflowDefinition) -> Address[RunMessage]:
         actor = RunActor(
-            info, workflow, self.store, feed_capacity=self.feed_capacity, stats=self.stats
+            info,
+            workflow,
+            self.store,
+            self.publisher,
+            feed_capacity=self.feed_capacity,
+            stats=self.stats,
         )
         self.live[info.run_id] = actor
 

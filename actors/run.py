@@ -1,13 +1,14 @@
 """The run actor: one per run, owning the run's state, event log, subscribers and workflow body.
 
-Its tasks (the mailbox loop, the writer and the body) live in the actor's own nursery. Appending
-an event is `_append`: take the next index, encode once, queue it for the writer. The writer
-commits everything queued in one store commit (shielded, so a cancelled run never leaves an
-event durable but unpublished), then `_publish`es each event in order: add its frame to the
-in-memory history and push it, without waiting, into every subscriber's bounded feed. So an
+Its tasks (the mailbox loop and the body) live in the actor's own nursery. Appending an event
+is `_append`: take the next index, encode once, queue it and tell the runtime's publisher (see
+`actors.publisher`), which commits the queued writes of many runs at once and then calls
+`published`: the run `_publish`es each event of the batch in order, adding its frame to the
+in-memory history and pushing it, without waiting, into every subscriber's bounded feed. So an
 event is published only once durable, and a body that emits quickly runs ahead of the store by
 at most `MAX_QUEUED` events instead of waiting a round trip per event. The run's own last
-events (`_emit_durably`) wait until they are published.
+events (`_emit_durably`) wait until they are published; when no publisher runs (the runtime is
+shutting down) the run commits and publishes them itself.
 
 `_subscribe` snapshots the history and registers a feed with no checkpoint in between, and
 `_publish` has none either, so a subscriber gets every event exactly once: those before its
@@ -45,6 +46,7 @@ from actors.events import (
     encode_event,
     final_status,
 )
+from actors.publisher import Publisher
 from actors.stats import RuntimeStats
 from actors.store.base import AppendEvent, CreateRun, FinishRun, RunRecord, Store, StoreError, Write
 from actors.workflows.catalog import WorkflowDefinition, WorkflowFailed
@@ -133,6 +135,7 @@ class RunActor:
         info: RunInfo,
         workflow: WorkflowDefinition,
         store: Store,
+        publisher: Publisher,
         *,
         feed_capacity: int = DEFAULT_FEED_CAPACITY,
         stats: RuntimeStats | None = None,
@@ -141,6 +144,7 @@ class RunActor:
         self._encoder = EventEncoder(info)
         self.workflow = workflow
         self.store = store
+        self.publisher = publisher
         self.feed_capacity = feed_capacity
         self.stats = RuntimeStats() if stats is None else stats
         self.mailbox: Mailbox[RunMessage] = Mailbox.open(f"run {info.run_id}")
@@ -152,11 +156,9 @@ class RunActor:
         self._body_scope = trio.CancelScope()
         self._cancel_reason: str | None = None
         self._queue: list[Queued] = []
+        self._in_flight: list[Queued] = []  # taken by a commit, not yet published
         self._next_index = 0
         self._ended = False  # a terminal event is queued: nothing may follow it
-        self._wakeup = trio.Event()
-        self._writer_running = False
-        self._round_done: trio.Event | None = None  # set when a writer round ends, if awaited
         self._store_failure: StoreError | None = None
 
     @property
@@ -181,7 +183,6 @@ class RunActor:
         """First incarnation: run the workflow body to its terminal event."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(serve_mailbox, self.mailbox, self._handle)
-            await nursery.start(self._writer)
             await self._execute()
             nursery.cancel_scope.cancel()
         self._close()
@@ -207,6 +208,8 @@ class RunActor:
         """Adopt the durable history; unless it already ends, close it with a terminal error."""
         if self.status.finished:
             return
+        while self._in_flight and self.publisher.running:
+            await self.publisher.round_ended()  # the store must not change under the reload
         self._store_failure = None
         await self._reload_history()
         if self.status.finished:
@@ -247,13 +250,13 @@ class RunActor:
         await self._emit(kind, fields)
 
     async def _emit(self, kind: str, fields: dict[str, Any]) -> None:
-        """Queue an event for the writer; wait only while the body is `MAX_QUEUED` ahead.
+        """Queue an event for the publisher; wait only while the body is `MAX_QUEUED` ahead.
 
         Yielding to the scheduler on every event would cost more than the rest of the append,
         so a body emitting in a tight loop yields every `YIELD_EVERY` events (and its events
-        reach the writer in batches); cancellation is still seen at every emit."""
+        reach the publisher in batches); cancellation is still seen at every emit."""
         self._append(kind, fields)
-        if len(self._queue) >= MAX_QUEUED or not self._writer_running:
+        if len(self._queue) >= MAX_QUEUED or not self.publisher.running:
             await self._until_published(self._next_index)
         elif len(self._queue) % YIELD_EVERY == 0:
             await trio.lowlevel.checkpoint()
@@ -266,12 +269,10 @@ class RunActor:
         await self._until_published(self._next_index)
 
     async def _until_published(self, count: int) -> None:
-        """Wait for the writer to publish the first `count` events, or publish them ourselves
-        when no writer runs (recovery, or the writer was cancelled); raises the store's failure."""
-        while len(self.history) < count and self._writer_running:
-            if self._round_done is None:
-                self._round_done = trio.Event()
-            await self._round_done.wait()
+        """Wait for the publisher to publish the first `count` events, or publish them ourselves
+        once no publisher runs; raises the store's failure."""
+        while len(self.history) < count and self.publisher.running and self._store_failure is None:
+            await self.publisher.round_ended()
         if self._store_failure is not None:
             raise self._store_failure
         if len(self.history) < count:
@@ -294,59 +295,51 @@ class RunActor:
             self._ended = True
         self._next_index = index + 1
         self._queue.append(Queued(event, writes, status, at))
-        self._wakeup.set()
+        self.publisher.ready(self)
 
-    async def _writer(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Flush whatever is queued, as it is queued. A store failure stops it and the body
-        (which may be waiting on something else for hours): the run actor then crashes, and
-        its supervisor recovers the run from the store."""
-        self._writer_running = True
-        task_status.started()
-        try:
-            while True:
-                await self._wakeup.wait()
-                self._wakeup = trio.Event()
-                await self._flush()
-        except StoreError:
-            self._body_scope.cancel()
-        finally:
-            self._writer_running = False
-            self._end_round()
+    # -- what the publisher calls (`actors.publisher.PublishingRun`) ---------------------------
+
+    def take_writes(self) -> list[Write]:
+        if self._store_failure is not None:
+            return []  # nothing may be written after a lost event; recovery clears the queue
+        self._in_flight, self._queue = self._queue, []
+        return [write for queued in self._in_flight for write in queued.writes]
+
+    def published(self) -> None:
+        batch, self._in_flight = self._in_flight, []
+        stats = self.stats
+        stats.events_appended += len(batch)
+        for queued in batch:
+            if queued.event.index == 0:
+                stats.runs_started += 1
+            if queued.status is not None:
+                stats.runs_finished[queued.status] += 1
+                self.status = queued.status
+                self.finished_at = queued.at
+            self._publish(queued.event)
+
+    def failed(self, failure: StoreError) -> None:
+        """Nothing more is written, and the body (which may be waiting on something else for
+        hours) is cancelled: the run actor then crashes, and its supervisor recovers the run
+        from the store."""
+        self._in_flight = []
+        self._store_failure = failure
+        self._body_scope.cancel()
 
     async def _flush(self) -> None:
-        """Commit and publish everything queued, in order; raises the store's failure.
-
-        One task flushes at a time, so no lock: the writer while it runs; otherwise (recovery,
-        or after the writer was cancelled) the actor's only other task, the body."""
+        """Commit and publish everything queued, in order, when no publisher runs; raises the
+        store's failure. Only the body (or the recovery) calls it: one flush at a time."""
         while self._queue and self._store_failure is None:
-            batch, self._queue = self._queue, []
-            writes = [write for queued in batch for write in queued.writes]
-            committing = time.perf_counter()
+            writes = self.take_writes()
             try:
                 with trio.CancelScope(shield=True):
                     await self.store.commit(writes)
             except StoreError as failure:
-                self._store_failure = failure
-                break
-            stats = self.stats
-            stats.commit_seconds.observe(time.perf_counter() - committing)
-            stats.events_appended += len(batch)
-            for queued in batch:
-                if queued.event.index == 0:
-                    stats.runs_started += 1
-                if queued.status is not None:
-                    stats.runs_finished[queued.status] += 1
-                    self.status = queued.status
-                    self.finished_at = queued.at
-                self._publish(queued.event)
-            self._end_round()
+                self.failed(failure)
+            else:
+                self.published()
         if self._store_failure is not None:
             raise self._store_failure
-
-    def _end_round(self) -> None:
-        if self._round_done is not None:
-            self._round_done.set()
-            self._round_done = None
 
     def _publish(self, event: Event) -> None:
         self.history.append(event.frame)

@@ -1,11 +1,12 @@
 """`open_runtime`: the public entry point of the actor runtime.
 
 It closes the runs a previous process left running (each gets a terminal `WorkflowError` with
-reason `interrupted` at its next index), then opens the root nursery holding the runs supervisor
-and the registry, and yields a `Runtime`: start runs, follow them, cancel them, list them. On exit
-it shuts down in order: refuse new runs, give running runs `shutdown_grace` seconds to finish,
-cancel the rest (each records `WorkflowCancelled` and `WorkflowCompleted`), wait for their final
-events to be durable, and only then cancel what is left.
+reason `interrupted` at its next index), then opens the root nursery holding the publisher (which
+commits and publishes every run's events), the runs supervisor and the registry, and yields a
+`Runtime`: start runs, follow them, cancel them, list them. On exit it shuts down in order: refuse
+new runs, give running runs `shutdown_grace` seconds to finish, cancel the rest (each records
+`WorkflowCancelled` and `WorkflowCompleted`), wait for their final events to be durable, and only
+then cancel what is left.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import trio
 from actors.actor import ActorGone, Reply
 from actors.events import RunInfo, RunStatus
 from actors.follow import Follow, Resubscribe
+from actors.publisher import Publisher
 from actors.registry import (
     CancelAll,
     Lookup,
@@ -242,8 +244,10 @@ async def open_runtime(
     registry: Registry | None = None
     try:
         async with trio.open_nursery() as nursery:
+            publisher = Publisher(store, RuntimeStats())
+            await nursery.start(publisher.run)
             runs = Supervisor(nursery)
-            registry = Registry(store, runs, feed_capacity=feed_capacity)
+            registry = Registry(store, publisher, runs, feed_capacity=feed_capacity)
             root = Supervisor(nursery, intensity=3, period=5.0)
             root.start_child(ChildSpec("registry", registry.run, restart=Restart.PERMANENT))
             runtime = Runtime(store, catalog, registry)

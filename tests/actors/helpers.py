@@ -95,28 +95,46 @@ class Junk:
 # -- fault injection --------------------------------------------------------------------------------
 
 
-FaultPredicate = Callable[[Sequence[Write]], bool]
+WritePredicate = Callable[[Write], bool]
 
 
 @attrs.define
 class FaultyStore:
-    """Delegates everything to a real store, but the first commit matching `fails` raises
-    StoreError: before delegating (the writes are lost) or, with `after=True`, after the writes
-    are durable (the acknowledgement is lost). Only one commit fails unless `times` says more."""
+    """Delegates everything to a real store, but refuses some writes: the first `times` distinct
+    writes that `poisons` accepts are poisoned, and every commit carrying a poisoned write raises
+    StoreError, before delegating (the writes are lost) or, with `after=True`, after they are
+    durable (the acknowledgement is lost). A poisoned write stays poisoned, like a write the
+    store rejects: committing it again (the same object, as the publisher retries it) fails
+    again; a recovery makes writes of its own. `failed` holds every failed commit."""
 
     inner: Store
-    fails: FaultPredicate = lambda writes: False
+    poisons: WritePredicate = lambda write: False
     after: bool = False
     times: int = 1
+    poisoned: list[Write] = attrs.field(factory=list)
     failed: list[Sequence[Write]] = attrs.field(factory=list)
 
     async def commit(self, writes: Sequence[Write]) -> None:
-        if len(self.failed) < self.times and self.fails(writes):
+        for write in writes:
+            if len(self.poisoned) < self.times and not self._is_poisoned(write) and self.poisons(write):
+                self.poisoned.append(write)
+        if any(self._is_poisoned(write) for write in writes):
             self.failed.append(writes)
             if self.after:
                 await self.inner.commit(writes)
             raise StoreError("injected store failure")
         await self.inner.commit(writes)
+
+    def _is_poisoned(self, write: Write) -> bool:
+        return any(write is poisoned for poisoned in self.poisoned)
+
+    def failed_writes_of(self, run_id: str) -> list[list[AppendEvent]]:
+        """The appends of `run_id` in each failed commit that carried any."""
+        appends = [
+            [w for w in writes if isinstance(w, AppendEvent) and w.run_id == run_id]
+            for writes in self.failed
+        ]
+        return [each for each in appends if each]
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         return await self.inner.get_run(run_id)
@@ -134,21 +152,20 @@ class FaultyStore:
         return await self.inner.unfinished_runs()
 
 
-def appends_event(run_id: Callable[[], str | None], kind: str, nth: int = 0) -> FaultPredicate:
-    """A predicate matching the commit that appends the `nth` event of kind `kind` of the run whose
-    id `run_id()` returns (a callable because the id is known only once the run started). A
-    commit may append several events of a run (the run actor batches what its body queued)."""
-    seen = [0]
+def appends_event(run_id: Callable[[], str | None], kind: str, nth: int = 0) -> WritePredicate:
+    """A predicate accepting the append of the `nth` event of kind `kind` of the run whose id
+    `run_id()` returns (a callable because the id is known only once the run started), however
+    many commits carry it."""
+    indices: list[int] = []
 
-    def matches(writes: Sequence[Write]) -> bool:
-        wanted = run_id()
-        hit = False
-        for write in writes:
-            if isinstance(write, AppendEvent) and write.run_id == wanted:
-                if json.loads(write.frame)["event"] == kind:
-                    seen[0] += 1
-                    hit = hit or seen[0] == nth + 1
-        return hit
+    def matches(write: Write) -> bool:
+        if not isinstance(write, AppendEvent) or write.run_id != run_id():
+            return False
+        if json.loads(write.frame)["event"] != kind:
+            return False
+        if write.index not in indices:
+            indices.append(write.index)
+        return indices.index(write.index) == nth
 
     return matches
 

@@ -13,6 +13,7 @@ import trio.testing
 from actors import RunStatus, open_runtime, open_store
 from actors.actor import Reply
 from actors.registry import CancelAll, Lookup
+from actors.store import AppendEvent, Write
 from tests.actors.helpers import (
     FaultyStore,
     Junk,
@@ -102,10 +103,12 @@ async def test_many_crashing_runs_leave_the_registry_and_other_runs_alone(tmp_pa
     the registry starts and finishes new runs afterwards."""
     catalog = catalog_of(chatty_workflow("crashing", 5), chatty_workflow("chatty", 30))
 
-    def crashing_step_start(writes: object) -> bool:
-        return any(
-            getattr(w, "index", None) == 1 and '"workflow_id":"crashing"' in getattr(w, "frame", "")
-            for w in writes  # type: ignore[attr-defined]
+    def crashing_step_start(write: Write) -> bool:
+        return (
+            isinstance(write, AppendEvent)
+            and write.index == 1
+            and '"workflow_id":"crashing"' in write.frame
+            and '"event":"StepStarted"' in write.frame
         )
 
     async with open_store(f"sqlite:{tmp_path / 'g.db'}") as inner:
@@ -120,7 +123,7 @@ async def test_many_crashing_runs_leave_the_registry_and_other_runs_alone(tmp_pa
                 later_frames = await follow_all(runtime, later.run_id)
                 await runtime._registry.wait_until_idle()
             crashes = runtime._registry.runs_supervisor.crashes
-    assert len(store.failed) == 8 and crashes == 8
+    assert len(store.poisoned) == 8 and crashes == 8
     for events in crashed:
         assert [(e["event_index"], e["event"]) for e in events] == [(0, "WorkflowStarted"), (1, "WorkflowError")]
         assert events[1]["reason"] == "crashed"

@@ -1,0 +1,105 @@
+"""The publisher: one task per runtime that makes the runs' queued events durable, then has each
+run publish them.
+
+A run queues its events itself and calls `ready(run)`. The publisher's task works in rounds: it
+takes the queued writes of every ready run, commits all of them in one store commit (shielded, so
+a cancelled runtime never leaves an event durable but unpublished), and then tells each run of
+the round that its writes are durable, upon which the run publishes them in order. Rounds follow
+one another, so each run's events are committed and published in index order; what a run queues
+during a round goes into the next one. A round costs one task wake-up and one commit however many
+runs it carries, and an idle run holds no task for writing.
+
+If a round's commit fails and it carried several runs, each run's writes are committed alone, so
+that a bad write fails only its own run (`PublishingRun.failed`): that run's actor then crashes
+and its supervisor recovers it from the store.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import trio
+
+from actors.stats import RuntimeStats
+from actors.store.base import Store, StoreError, Write
+
+
+class PublishingRun(Protocol):
+    def take_writes(self) -> list[Write]:
+        """Hand over what is queued; it is in flight until `published` or `failed`."""
+
+    def published(self) -> None:
+        """The writes last taken are durable: publish their events."""
+
+    def failed(self, failure: StoreError) -> None:
+        """The writes last taken could not be made durable."""
+
+
+class Publisher:
+    def __init__(self, store: Store, stats: RuntimeStats) -> None:
+        self.store = store
+        self.stats = stats
+        self.running = False
+        self._ready: dict[PublishingRun, None] = {}  # an ordered set
+        self._wakeup = trio.Event()
+        self._round_ended = trio.Event()
+
+    def ready(self, run: PublishingRun) -> None:
+        """`run` has queued writes: take them in the next round."""
+        self._ready[run] = None
+        self._wakeup.set()
+
+    async def round_ended(self) -> None:
+        """Wait for the end of the round under way (or of the next one), or for the publisher to
+        stop."""
+        await self._round_ended.wait()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.running = True
+        task_status.started()
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup = trio.Event()
+                while self._ready:
+                    runs = list(self._ready)
+                    self._ready.clear()
+                    with trio.CancelScope(shield=True):
+                        await self._round(runs)
+                    self._end_round()
+        finally:
+            self.running = False  # waiting runs then publish what they queued themselves
+            self._end_round()
+
+    def _end_round(self) -> None:
+        self._round_ended.set()
+        self._round_ended = trio.Event()
+
+    async def _round(self, runs: list[PublishingRun]) -> None:
+        batches = [(run, writes) for run in runs if (writes := run.take_writes())]
+        if not batches:
+            return
+        committing = time.perf_counter()
+        try:
+            await self.store.commit([write for _, writes in batches for write in writes])
+        except StoreError as failure:
+            if len(batches) == 1:
+                batches[0][0].failed(failure)
+                return
+            await self._commit_each_alone(batches)
+            return
+        self.stats.commit_seconds.observe(time.perf_counter() - committing)
+        for run, _ in batches:
+            run.published()
+
+    async def _commit_each_alone(self, batches: list[tuple[PublishingRun, list[Write]]]) -> None:
+        for run, writes in batches:
+            committing = time.perf_counter()
+            try:
+                await self.store.commit(writes)
+            except StoreError as failure:
+                run.failed(failure)
+            else:
+                self.stats.commit_seconds.observe(time.perf_counter() - committing)
+                run.published()
