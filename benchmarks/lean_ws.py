@@ -3,7 +3,8 @@
 trio-websocket spends about 100-165 us of CPU per received message here (a reader task, a
 memory channel and a checkpoint per message); on a 2-core machine that CPU is taken from the
 server being measured. This client decodes whatever one `receive_some` brought in one go and
-hands messages out from a local queue, so it costs a fraction of that. It offers the part of
+hands messages out from a local queue, and reads the server's frames with `ServerFrameDecoder`
+(wsproto makes the handshake and the frames the client sends). It offers the part of
 trio-websocket's interface the scenarios use: `open_websocket_url`, `get_message`,
 `send_message`, and `ConnectionClosed` when the server has closed.
 """
@@ -11,7 +12,7 @@ trio-websocket's interface the scenarios use: `open_websocket_url`, `get_message
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -20,16 +21,17 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
     CloseConnection,
-    Event,
     Message,
-    Ping,
+    Pong,
     RejectConnection,
     Request,
-    TextMessage,
 )
+
+from benchmarks.server_frames import Close, Ping, ServerFrameDecoder
 
 RECEIVE_BYTES = 256 * 1024
 CLOSE_WAIT = 2.0  # seconds to wait for the server's Close after ours
+MAX_RESPONSE_HEAD = 64 * 1024
 
 
 class ConnectionClosed(Exception):
@@ -43,25 +45,30 @@ class LeanWebSocket:
     def __init__(self, stream: trio.SocketStream) -> None:
         self._stream = stream
         self._ws = WSConnection(ConnectionType.CLIENT)
+        self._frames = ServerFrameDecoder()
         self._messages: deque[str] = deque()
-        self._parts: list[str] = []
         self.closed: ConnectionClosed | None = None
 
     async def _handshake(self, host: str, target: str) -> None:
+        """The upgrade request and the server's answer; frames that came in the same read as the
+        answer go to the frame decoder."""
         await self._stream.send_all(self._ws.send(Request(host=host, target=target)))
-        while True:
+        received = b""
+        while (end := received.find(b"\r\n\r\n")) < 0:
+            if len(received) > MAX_RESPONSE_HEAD:
+                raise ConnectionClosed(None, "the handshake answer has no end")
             data = await self._stream.receive_some(RECEIVE_BYTES)
             if not data:
                 raise ConnectionClosed(None, "closed during the handshake")
-            self._ws.receive_data(data)
-            events = self._ws.events()
-            for event in events:
-                if isinstance(event, AcceptConnection):
-                    # the server's first messages may have come in the same read
-                    await self._handle_events(events)
-                    return
-                if isinstance(event, RejectConnection):
-                    raise ConnectionClosed(event.status_code, "handshake rejected")
+            received += data
+        self._ws.receive_data(received[: end + 4])
+        for event in self._ws.events():
+            if isinstance(event, AcceptConnection):
+                await self._handle(received[end + 4 :])
+                return
+            if isinstance(event, RejectConnection):
+                raise ConnectionClosed(event.status_code, "handshake rejected")
+        raise ConnectionClosed(None, "the handshake answer is neither an accept nor a reject")
 
     async def get_message(self) -> str:
         while not self._messages:
@@ -71,23 +78,19 @@ class LeanWebSocket:
             if not data:
                 self.closed = self.closed or ConnectionClosed(1006, "connection lost")
                 continue
-            self._ws.receive_data(data)
-            await self._handle_events(self._ws.events())
+            await self._handle(data)
         return self._messages.popleft()
 
-    async def _handle_events(self, events: Iterator[Event]) -> None:
-        for event in events:
-            if isinstance(event, TextMessage):
-                self._parts.append(event.data)
-                if event.message_finished:
-                    self._messages.append("".join(self._parts))
-                    self._parts.clear()
-            elif isinstance(event, CloseConnection):
+    async def _handle(self, data: bytes) -> None:
+        for received in self._frames.feed(data):
+            if isinstance(received, str):
+                self._messages.append(received)
+            elif isinstance(received, Close):
                 if self.closed is None:
-                    self.closed = ConnectionClosed(event.code, event.reason)
-                    await self._stream.send_all(self._ws.send(event.response()))
-            elif isinstance(event, Ping):
-                await self._stream.send_all(self._ws.send(event.response()))
+                    self.closed = ConnectionClosed(received.code, received.reason)
+                    await self._stream.send_all(self._ws.send(CloseConnection(code=received.code)))
+            elif isinstance(received, Ping):
+                await self._stream.send_all(self._ws.send(Pong(payload=received.payload)))
 
     async def send_message(self, text: str) -> None:
         if self.closed is not None:
@@ -105,9 +108,7 @@ class LeanWebSocket:
                         data = await self._stream.receive_some(RECEIVE_BYTES)
                         if not data:
                             break
-                        self._ws.receive_data(data)
-                        for _ in self._ws.events():  # read and drop until the server closes
-                            pass
+                        self._frames.feed(data)  # read and drop until the server closes
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         finally:
