@@ -12,6 +12,7 @@ import trio
 
 from actors.events import RunStatus
 from actors.store import AppendEvent, FinishRun, StoreError
+from actors.store import sqlite as sqlite_store
 from actors.store.sqlite import EVENT_ROWS_PER_STATEMENT, SQLiteStore, open_sqlite_store
 from tests.actors.store.test_contract import append, appends, create, frame, info
 
@@ -143,3 +144,38 @@ async def test_commit_after_close_is_refused_and_not_written(path: Path) -> None
         await store.commit([append("r", 0)])
     async with open_sqlite_store(path) as store:
         assert await store.count_events("r") == 0
+
+
+async def test_commits_never_checkpoint_the_checkpointer_task_does(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No commit copies the WAL into the database file (that waited for fsyncs inside commits);
+    `checkpoint` does, in its own thread, and the database file alone then holds the rows."""
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_INTERVAL", 3600.0)  # no periodic one meanwhile
+    copy = path.with_name("copy.db")
+    async with open_sqlite_store(path) as store:
+        for round_number in range(300):  # far more WAL pages than SQLite's automatic 1,000-page mark
+            run_id = f"run-{round_number}"
+            await store.commit([create(run_id, 1.0), *appends(run_id, 0, 20)])
+        copy.write_bytes(path.read_bytes())  # the database file without its WAL
+        assert _count_events(copy) == 0
+        await store.checkpoint()
+        copy.write_bytes(path.read_bytes())
+        assert _count_events(copy) == 300 * 20
+        assert store.checkpoints >= 1
+
+
+async def test_closing_leaves_everything_in_the_database_file(path: Path) -> None:
+    async with open_sqlite_store(path) as store:
+        await store.commit([create("run", 1.0), *appends("run", 0, 50)])
+    assert not path.with_name(path.name + "-wal").exists()
+    assert _count_events(path) == 50
+
+
+def _count_events(path: Path) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
+        return connection.execute("SELECT COUNT(*) FROM events").fetchone()[0] if "events" in tables else 0
+    finally:
+        connection.close()
