@@ -28,6 +28,14 @@ from web.workflows_ws import PUMP_FLUSH_TIMEOUT
 log = logging.getLogger(__name__)
 
 
+# When 1,000 subscribers each catch up on 2,000 events at once (`runcast bench fanout`), every
+# scheduler pass runs all their pumps and takes seconds. With Hypercorn's defaults a connection
+# arriving then was either closed before its handshake was read (keep-alive timeout 5 s: 2 of 11
+# runs failed so) or reset by the kernel (a listen backlog of 100 overflowed: 1 of 5 more runs).
+KEEP_ALIVE_TIMEOUT = 30.0  # seconds an accepted connection may wait for its request
+LISTEN_BACKLOG = 1024  # connections the kernel holds until they are accepted
+
+
 @attrs.frozen
 class Settings:
     host: str = "127.0.0.1"
@@ -67,6 +75,8 @@ def hypercorn_config(settings: Settings) -> Config:
     config.graceful_timeout = (
         settings.shutdown_grace + CANCELLED_RUNS_DEADLINE + PUMP_FLUSH_TIMEOUT + CLOSE_TIMEOUT
     )
+    config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT
+    config.backlog = LISTEN_BACKLOG
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     return config

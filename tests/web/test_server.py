@@ -28,7 +28,7 @@ from actors import WorkflowCatalog
 from actors.workflows.examples.content_creation import content_creation_workflow
 from actors.workflows.steps import Step, StepContext, Workflow
 from tests.clients import TERMINAL, JsonSocket, ws_client
-from tests.conftest import StartServer
+from tests.conftest import RunningServer, StartServer
 
 DEMO = "content-creation-workflow"
 DEMO_EVENTS = 42  # 2 + 8 steps * (4 + 2 ticks)
@@ -487,3 +487,21 @@ async def test_sigterm_stops_runcast_serve_in_order_and_the_next_process_replays
             await second.kill()
     assert header["status"] == "CANCELLED"
     assert replay == seen
+
+
+async def test_a_connection_may_wait_longer_than_hypercorns_default_before_its_request(
+    server: RunningServer,
+) -> None:
+    """Under a burst of catch-ups a new connection's request can go unread for seconds; the
+    server waits `KEEP_ALIVE_TIMEOUT` (30 s) for it, not Hypercorn's default 5 s."""
+    with trio.fail_after(20):
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with stream:
+            await trio.sleep(6)
+            await stream.send_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            response = b""
+            while b"healthy" not in response:
+                chunk = await stream.receive_some(65536)
+                assert chunk, f"closed after {response!r}"
+                response += chunk
+    assert response.startswith(b"HTTP/1.1 200"), response[:200]
