@@ -78,28 +78,29 @@ class Publisher:
 
     async def _round(self, runs: list[PublishingRun]) -> None:
         batches = [(run, writes) for run in runs if (writes := run.take_writes())]
-        if not batches:
-            return
-        committing = time.perf_counter()
+        if len(batches) == 1:
+            await self.commit_alone(*batches[0])
+        elif batches:
+            try:
+                await self._commit([write for _, writes in batches for write in writes])
+            except StoreError:
+                for run, writes in batches:
+                    await self.commit_alone(run, writes)
+            else:
+                for run, _ in batches:
+                    run.published()
+
+    async def commit_alone(self, run: PublishingRun, writes: list[Write]) -> None:
+        """Commit the writes `run` handed over, on their own, and tell the run how that went.
+        Also what a run does itself when no publisher task runs."""
         try:
-            await self.store.commit([write for _, writes in batches for write in writes])
+            await self._commit(writes)
         except StoreError as failure:
-            if len(batches) == 1:
-                batches[0][0].failed(failure)
-                return
-            await self._commit_each_alone(batches)
-            return
-        self.stats.commit_seconds.observe(time.perf_counter() - committing)
-        for run, _ in batches:
+            run.failed(failure)
+        else:
             run.published()
 
-    async def _commit_each_alone(self, batches: list[tuple[PublishingRun, list[Write]]]) -> None:
-        for run, writes in batches:
-            committing = time.perf_counter()
-            try:
-                await self.store.commit(writes)
-            except StoreError as failure:
-                run.failed(failure)
-            else:
-                self.stats.commit_seconds.observe(time.perf_counter() - committing)
-                run.published()
+    async def _commit(self, writes: list[Write]) -> None:
+        committing = time.perf_counter()
+        await self.store.commit(writes)
+        self.stats.commit_seconds.observe(time.perf_counter() - committing)

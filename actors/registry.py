@@ -121,7 +121,6 @@ class Registry:
             self.store,
             self.publisher,
             feed_capacity=self.feed_capacity,
-            stats=self.stats,
         )
         self.live[info.run_id] = actor
 

@@ -47,7 +47,6 @@ from actors.events import (
     final_status,
 )
 from actors.publisher import Publisher
-from actors.stats import RuntimeStats
 from actors.store.base import AppendEvent, CreateRun, FinishRun, RunRecord, Store, StoreError, Write
 from actors.workflows.catalog import WorkflowDefinition, WorkflowFailed
 
@@ -138,7 +137,6 @@ class RunActor:
         publisher: Publisher,
         *,
         feed_capacity: int = DEFAULT_FEED_CAPACITY,
-        stats: RuntimeStats | None = None,
     ) -> None:
         self.info = info
         self._encoder = EventEncoder(info)
@@ -146,7 +144,7 @@ class RunActor:
         self.store = store
         self.publisher = publisher
         self.feed_capacity = feed_capacity
-        self.stats = RuntimeStats() if stats is None else stats
+        self.stats = publisher.stats
         self.mailbox: Mailbox[RunMessage] = Mailbox.open(f"run {info.run_id}")
         self.history: list[str] = []
         self.status = RunStatus.RUNNING
@@ -330,14 +328,8 @@ class RunActor:
         """Commit and publish everything queued, in order, when no publisher runs; raises the
         store's failure. Only the body (or the recovery) calls it: one flush at a time."""
         while self._queue and self._store_failure is None:
-            writes = self.take_writes()
-            try:
-                with trio.CancelScope(shield=True):
-                    await self.store.commit(writes)
-            except StoreError as failure:
-                self.failed(failure)
-            else:
-                self.published()
+            with trio.CancelScope(shield=True):
+                await self.publisher.commit_alone(self, self.take_writes())
         if self._store_failure is not None:
             raise self._store_failure
 

@@ -128,8 +128,8 @@ def throughput_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
 
 def inprocess_command(args: argparse.Namespace) -> list[dict[str, Any]]:
     entries = []
+    tune_interpreter()  # as `runcast serve` does
     for store in args.stores.split(","):
-        tune_interpreter()  # as `runcast serve` does
         figures = trio.run(inprocess.measure, store, args.runs, args.events, args.concurrency)
         parameters = {"store": store, "runs": args.runs, "events_per_run": args.events,
                       "concurrency": args.concurrency}
