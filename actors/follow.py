@@ -6,11 +6,15 @@ was missed and the follower subscribes again from the cursor. That happens when 
 this follower's feed because it was full (a slow consumer), when the run actor crashed and came
 back, or when the run finished in between (then the history comes from the store). The same
 cursor discipline is what lets any node serve a reconnect once histories live in Redis.
+
+Frames go to the consumer in batches (`stream_batches`): a backlog in pages of up to
+`PAGE`, live events as many as the feed holds when the consumer is ready, so that a
+WebSocket can frame a whole catch-up in one write. `stream` hands them over one at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 import trio
@@ -18,9 +22,10 @@ import trio
 from actors.events import TERMINAL_EVENTS
 from actors.run import Snapshot
 
-STORE_PAGE = 1000
+PAGE = 1000  # most frames read from the store, or handed to the consumer, at once
 
 SendFrame = Callable[[str], Awaitable[None]]
+SendFrames = Callable[[Sequence[str]], Awaitable[None]]
 Resubscribe = Callable[[int], Awaitable[Snapshot]]
 ReadEvents = Callable[[str, int, int], Awaitable[list[str]]]
 
@@ -49,8 +54,17 @@ class Follow:
         return max(self.snapshot.event_count - self.start, 0)
 
     async def stream(self, send: SendFrame) -> None:
-        """Hand every event from `start` to `send`, then return after the terminal one (or after
-        the last stored one of a finished run)."""
+        """`stream_batches`, one frame at a time."""
+
+        async def send_each(frames: Sequence[str]) -> None:
+            for frame in frames:
+                await send(frame)
+
+        await self.stream_batches(send_each)
+
+    async def stream_batches(self, send: SendFrames) -> None:
+        """Hand every event from `start` to `send`, in order and in non-empty batches, then
+        return after the terminal one (or after the last stored one of a finished run)."""
         cursor = self.start
         snapshot = self.snapshot
         while True:
@@ -62,42 +76,53 @@ class Follow:
                 return
             snapshot = await self.resubscribe(cursor)
 
-    async def _backlog(self, snapshot: Snapshot, cursor: int, send: SendFrame) -> int:
+    async def _backlog(self, snapshot: Snapshot, cursor: int, send: SendFrames) -> int:
         if snapshot.frames is None:
             while cursor < snapshot.event_count:
-                page = await self.read_events(snapshot.run_id, cursor, STORE_PAGE)
+                page = await self.read_events(snapshot.run_id, cursor, PAGE)
+                page = page[: snapshot.event_count - cursor]
                 if not page:
                     break
-                for frame in page[: snapshot.event_count - cursor]:
-                    await send(frame)
-                    cursor += 1
+                await send(page)
+                cursor += len(page)
             return cursor
-        for offset in range(max(cursor - snapshot.first, 0), len(snapshot.frames)):
-            await send(snapshot.frames[offset])
-            cursor += 1
+        offset = max(cursor - snapshot.first, 0)
+        while offset < len(snapshot.frames):
+            batch = snapshot.frames[offset : offset + PAGE]
+            await send(batch)
+            offset += len(batch)
+            cursor += len(batch)
         return cursor
 
-    async def _live(self, snapshot: Snapshot, cursor: int, send: SendFrame) -> tuple[int, bool]:
+    async def _live(self, snapshot: Snapshot, cursor: int, send: SendFrames) -> tuple[int, bool]:
         """Deliver from the feed until the terminal event (ended) or until the feed stops or
-        skips ahead (subscribe again from the cursor)."""
+        skips ahead (subscribe again from the cursor). Each batch is what the feed holds once
+        the consumer is ready for more, without yielding in between."""
         assert snapshot.feed is not None
         receive = snapshot.feed.receive
         with receive:
             while True:
                 try:
-                    event = receive.receive_nowait()  # drain what is there without yielding
-                except trio.WouldBlock:
-                    try:
-                        event = await receive.receive()
-                    except trio.EndOfChannel:
-                        return cursor, False
+                    event = await receive.receive()
                 except trio.EndOfChannel:
                     return cursor, False
-                if event.index < cursor:
-                    continue
-                if event.index > cursor:
-                    return cursor, False
-                await send(event.frame)
-                cursor += 1
-                if event.kind in TERMINAL_EVENTS:
-                    return cursor, True
+                batch: list[str] = []
+                while True:
+                    if event.index == cursor:
+                        batch.append(event.frame)
+                        cursor += 1
+                        if event.kind in TERMINAL_EVENTS:
+                            await send(batch)
+                            return cursor, True
+                    elif event.index > cursor:
+                        if batch:
+                            await send(batch)
+                        return cursor, False
+                    if len(batch) == PAGE:
+                        break
+                    try:
+                        event = receive.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                if batch:
+                    await send(batch)

@@ -6,16 +6,22 @@ on every message; for `/workflows/ws`, which carries every run event, that was a
 the server's CPU. This is the same interface (`WebSocketLike`: send, receive, close) straight on
 the ASGI `receive`/`send` of the connection. `receive` raises `WebSocketDisconnected` when the
 client has gone, where Quart cancelled the handler instead.
+
+`send_many` hands several text messages to the server at once when the server offers the
+`runcast.websocket.send_texts` extension (runcast's own transport, `web.transport`, does: it frames
+them all into one write); on any other server it sends them one by one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+SEND_TEXTS = "runcast.websocket.send_texts"  # the extension, and the type of its message
 
 
 class WebSocketDisconnected(Exception):
@@ -31,6 +37,7 @@ class AsgiWebSocket:
         self.scope = scope
         self._receive = receive
         self._send = send
+        self._sends_texts = SEND_TEXTS in scope.get("extensions", {})
 
     def header(self, name: str) -> str:
         """The request header `name` (case-insensitive), or "" if it is absent."""
@@ -49,6 +56,14 @@ class AsgiWebSocket:
 
     async def send(self, data: str) -> None:
         await self._send({"type": "websocket.send", "text": data})
+
+    async def send_many(self, texts: Sequence[str]) -> None:
+        """Send `texts` as text messages, in order."""
+        if self._sends_texts:
+            await self._send({"type": SEND_TEXTS, "texts": texts})
+        else:
+            for text in texts:
+                await self.send(text)
 
     async def receive(self) -> str | bytes:
         message = await self._receive()

@@ -8,7 +8,7 @@ metrics. The process collector adds the server's CPU seconds and resident memory
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import attrs
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
@@ -42,6 +42,10 @@ class CountedWebSocket:
     async def send(self, data: str) -> None:
         await self.websocket.send(data)
         self.stats.frames_sent += 1
+
+    async def send_many(self, texts: Sequence[str]) -> None:
+        await self.websocket.send_many(texts)
+        self.stats.frames_sent += len(texts)
 
     async def receive(self) -> str | bytes:
         return await self.websocket.receive()

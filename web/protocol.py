@@ -12,6 +12,7 @@ Frame texts are built here and nowhere else.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -109,13 +110,16 @@ class SubscriptionFraming:
             return [catch_up(self.run_id, self.missed, self.event_count)]
         return [subscribed(self.run_id, self.event_count)]
 
-    def after_event(self, delivered: int) -> list[str]:
-        """Frames due once `delivered` events (this one included) have been sent."""
+    def with_events(self, delivered: int, frames: Sequence[str]) -> Sequence[str]:
+        """What the socket sends for `frames`, the events after the first `delivered`: the
+        events, with the frames that fall due between them (`subscribed` once the missed
+        events are out)."""
+        due = self.missed - delivered  # how many of these frames come before `subscribed`
         if (
             self.mode is Mode.RECONNECT
             and not self.status.finished
             and self.missed
-            and delivered == self.missed
+            and 0 < due <= len(frames)
         ):
-            return [subscribed(self.run_id, self.event_count)]
-        return []
+            return [*frames[:due], subscribed(self.run_id, self.event_count), *frames[due:]]
+        return frames

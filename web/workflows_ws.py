@@ -11,6 +11,7 @@ is closed with 1001.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 import trio
@@ -38,6 +39,8 @@ PUMP_FLUSH_TIMEOUT = 5.0  # at shutdown, how long pumps may take to send their r
 
 class WebSocketLike(Protocol):
     async def send(self, data: str) -> None: ...
+
+    async def send_many(self, texts: Sequence[str]) -> None: ...
 
     async def receive(self) -> str | bytes: ...
 
@@ -168,18 +171,17 @@ class WorkflowSocket:
     async def _pump(self, follow: Follow, framing: SubscriptionFraming, scope: trio.CancelScope) -> None:
         delivered = 0
 
-        async def send_event(frame: str) -> None:
+        async def send_events(frames: Sequence[str]) -> None:
             nonlocal delivered
-            await self.websocket.send(frame)
-            delivered += 1
-            for extra in framing.after_event(delivered):
-                await self.websocket.send(extra)
+            texts = framing.with_events(delivered, frames)
+            delivered += len(frames)
+            await self.websocket.send_many(texts)
 
         try:
             with scope:
                 for opening in framing.opening():
                     await self.websocket.send(opening)
-                await follow.stream(send_event)
+                await follow.stream_batches(send_events)
         except Exception as failure:
             log.exception("pump of run %s failed", follow.run_id)
             await self.websocket.send(

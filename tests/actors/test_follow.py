@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import trio
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from actors import RunStatus, open_runtime, open_store
-from actors.follow import STORE_PAGE
+from actors.follow import PAGE
 from tests.actors.helpers import (
     FaultyStore,
     appends_event,
@@ -34,6 +35,7 @@ follower_plan = st.tuples(
     st.integers(0, 60),  # scheduler yields before subscribing
     st.floats(0, 1),  # start index, as a fraction of the events so far
     st.integers(0, 3),  # yields inside each send (a slow consumer)
+    st.booleans(),  # takes the frames in batches (`stream_batches`) rather than one by one
 )
 
 
@@ -44,7 +46,7 @@ follower_plan = st.tuples(
     plans=st.lists(follower_plan, min_size=1, max_size=8),
 )
 async def test_followers_subscribing_at_random_moments_get_each_event_exactly_once_in_order(
-    sizes: list[int], capacity: int, plans: list[tuple[int, int, float, int]]
+    sizes: list[int], capacity: int, plans: list[tuple[int, int, float, int, bool]]
 ) -> None:
     """Runs emit concurrently; each follower subscribes after a random number of scheduler turns
     from a random index within the run's current count, and consumes at its own pace. Each gets
@@ -55,7 +57,9 @@ async def test_followers_subscribing_at_random_moments_get_each_event_exactly_on
         async with open_runtime(store, catalog, feed_capacity=capacity) as runtime:
             runs = [await runtime.start(f"run{i}") for i in range(3)]
 
-            async def follower(run_no: int, pause: int, fraction: float, slowness: int) -> None:
+            async def follower(
+                run_no: int, pause: int, fraction: float, slowness: int, batched: bool
+            ) -> None:
                 run_id = runs[run_no].run_id
                 for _ in range(pause):
                     await trio.sleep(0)
@@ -69,7 +73,18 @@ async def test_followers_subscribing_at_random_moments_get_each_event_exactly_on
                         await trio.sleep(0)
                     frames.append(frame)
 
-                await follow.stream(send)
+                async def send_batch(batch: Sequence[str]) -> None:
+                    assert batch, "an empty batch"
+                    for _ in range(slowness):
+                        await trio.sleep(0)
+                    frames.extend(batch)
+                    if len(batch) > 1:
+                        event("a batch of several frames")
+
+                if batched:
+                    await follow.stream_batches(send_batch)
+                else:
+                    await follow.stream(send)
                 event("joined a running run at index > 0" if wanted and not follow.finished else "other")
                 if follow.snapshot.feed is not None and follow.snapshot.feed.lagged:
                     event("fell behind and rejoined")
@@ -207,7 +222,7 @@ async def test_a_follower_starting_at_the_current_count_gets_only_the_new_events
 
 
 async def test_a_finished_run_replays_from_the_store_across_several_pages() -> None:
-    size = 2 * STORE_PAGE + 10
+    size = 2 * PAGE + 10
     catalog = catalog_of(chatty_workflow("long", events=size, yield_every=100))
     async with open_store("memory") as store:
         async with open_runtime(store, catalog) as runtime:

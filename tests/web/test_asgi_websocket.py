@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from web.asgi_websocket import AsgiWebSocket, WebSocketDisconnected
+from web.asgi_websocket import SEND_TEXTS, AsgiWebSocket, WebSocketDisconnected
 
 
-def socket_with(incoming: list[dict[str, Any]], headers: list[tuple[bytes, bytes]] | None = None
+def socket_with(incoming: list[dict[str, Any]], headers: list[tuple[bytes, bytes]] | None = None,
+                extensions: dict[str, Any] | None = None,
                 ) -> tuple[AsgiWebSocket, list[dict[str, Any]]]:
     sent: list[dict[str, Any]] = []
     pending = list(incoming)
@@ -23,6 +24,8 @@ def socket_with(incoming: list[dict[str, Any]], headers: list[tuple[bytes, bytes
         sent.append(message)
 
     scope = {"type": "websocket", "path": "/workflows/ws", "headers": headers or []}
+    if extensions is not None:
+        scope["extensions"] = extensions
     return AsgiWebSocket(scope, receive, send), sent
 
 
@@ -60,3 +63,16 @@ async def test_a_client_gone_before_the_accept_is_not_accepted() -> None:
     with pytest.raises(WebSocketDisconnected):
         await socket.accept()
     assert sent == []
+
+
+async def test_send_many_is_one_message_where_the_server_offers_send_texts() -> None:
+    socket, sent = socket_with([], extensions={"websocket.http.response": {}, SEND_TEXTS: {}})
+    await socket.send_many(["a", "b", "c"])
+    assert sent == [{"type": SEND_TEXTS, "texts": ["a", "b", "c"]}]
+
+
+@pytest.mark.parametrize("extensions", [None, {"websocket.http.response": {}}])
+async def test_send_many_sends_one_by_one_on_other_servers(extensions: dict[str, Any] | None) -> None:
+    socket, sent = socket_with([], extensions=extensions)
+    await socket.send_many(["a", "b"])
+    assert sent == [{"type": "websocket.send", "text": "a"}, {"type": "websocket.send", "text": "b"}]

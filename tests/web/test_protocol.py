@@ -4,6 +4,7 @@ they say (spec: "Reconnect to a RUNNING run" / "Reconnect to a FINISHED run").""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -21,13 +22,20 @@ def event(index: int) -> dict[str, Any]:
     return {"event": "StepProgress", "event_index": index}
 
 
-def stream(framing: SubscriptionFraming, delivered: int) -> list[dict[str, Any]]:
-    """What a socket is sent: the opening frames, then each event followed by its after_event
-    frames. Events are stand-ins numbered by delivery order."""
+def stream(
+    framing: SubscriptionFraming, delivered: int, batch_sizes: Sequence[int] = ()
+) -> list[dict[str, Any]]:
+    """What a socket is sent: the opening frames, then the events in batches (`batch_sizes`,
+    then one at a time), each with the frames due among them. Events are stand-ins numbered by
+    delivery order."""
     frames = [json.loads(f) for f in framing.opening()]
-    for n in range(1, delivered + 1):
-        frames.append(event(n - 1))
-        frames.extend(json.loads(f) for f in framing.after_event(n))
+    sizes = iter(batch_sizes)
+    sent = 0
+    while sent < delivered:
+        size = min(next(sizes, 1), delivered - sent)
+        batch = [json.dumps(event(index)) for index in range(sent, sent + size)]
+        frames.extend(json.loads(f) for f in framing.with_events(sent, batch))
+        sent += size
     return frames
 
 
@@ -99,11 +107,19 @@ def test_running_with_one_missed_event() -> None:
     assert kinds(stream(framing, 2)) == ["catch_up", "StepProgress", "subscribed", "StepProgress"]
 
 
+def test_subscribed_goes_after_the_last_missed_event_of_a_batch() -> None:
+    framing = SubscriptionFraming(RUN, RunStatus.RUNNING, event_count=4, missed=2)
+    assert kinds(stream(framing, 5, [5])) == ["catch_up"] + ["StepProgress"] * 2 + [
+        "subscribed"
+    ] + ["StepProgress"] * 3
+    assert kinds(stream(framing, 5, [2, 3])) == kinds(stream(framing, 5, [1, 1, 1, 1, 1]))
+
+
 def test_subscribed_not_repeated_after_later_events() -> None:
     framing = SubscriptionFraming(RUN, RunStatus.RUNNING, event_count=4, missed=2)
-    assert framing.after_event(2) != []
-    for delivered in (1, 3, 4, 5, 100):
-        assert framing.after_event(delivered) == []
+    assert framing.with_events(0, ["a", "b"]) != ["a", "b"]
+    for delivered, frames in ((0, ["a"]), (2, ["c"]), (3, ["d", "e"]), (100, ["f"])):
+        assert framing.with_events(delivered, frames) == frames
 
 
 # --- STARTED mode ------------------------------------------------------------------------------
@@ -161,15 +177,16 @@ def test_frames_are_single_line_json_text() -> None:
             st.integers(min_value=0, max_value=count),  # start = last_event_index + 1
             st.integers(min_value=0, max_value=50),  # live events after subscribing
         )
-    )
+    ),
+    st.lists(st.integers(min_value=1, max_value=60), max_size=20),  # batches the events come in
 )
 def test_running_reconnect_has_exactly_one_subscribed_after_the_missed(
-    case: tuple[int, int, int],
+    case: tuple[int, int, int], batch_sizes: list[int]
 ) -> None:
     event_count, start, live = case
     missed = event_count - start
     framing = SubscriptionFraming(RUN, RunStatus.RUNNING, event_count=event_count, missed=missed)
-    frames = stream(framing, missed + live)
+    frames = stream(framing, missed + live, batch_sizes)
     names = kinds(frames)
     assert names.count("subscribed") == 1
     assert "replay" not in names

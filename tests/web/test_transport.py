@@ -34,6 +34,7 @@ from wsproto.events import AcceptConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
 from tests.conftest import Running, ServeAsgi
+from web.asgi_websocket import SEND_TEXTS
 from web.transport import HIGH_WATER, text_frame
 
 Scope = MutableMapping[str, Any]
@@ -50,9 +51,11 @@ class AppLog:
 
 
 def burst_app(log: AppLog) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """WebSocket: each request `{"senders": [[tag, frames, size], ...], "close": bool}` starts one
-    task per sender, each sending `frames` frames `"<tag>:<i>:<padding to size>"` back to back;
-    then `"done"`, or a Close (1000) if asked. HTTP: 200 with the path as the body."""
+    """WebSocket: each request `{"senders": [[tag, frames, size], ...], "close": bool,
+    "batch": n}` starts one task per sender, each sending `frames` frames
+    `"<tag>:<i>:<padding to size>"` back to back (n at a time through the `send_texts`
+    extension if n > 1); then `"done"`, or a Close (1000) if asked. HTTP: 200 with the path as
+    the body."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -71,12 +74,20 @@ def burst_app(log: AppLog) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
         while (message := await receive())["type"] != "websocket.disconnect":
             request = json.loads(message["text"])
 
+            batch = request.get("batch", 1)
+
             async def sender(tag: str, frames: int, size: int) -> None:
+                texts = []
                 for index in range(frames):
                     head = f"{tag}:{index}:"
-                    text = head + "x" * max(0, size - len(head))
-                    await send({"type": "websocket.send", "text": text})
-                    log.sent_bytes += len(text)
+                    texts.append(head + "x" * max(0, size - len(head)))
+                for first in range(0, frames, batch):
+                    chunk = texts[first : first + batch]
+                    if batch > 1:
+                        await send({"type": SEND_TEXTS, "texts": chunk})
+                    else:
+                        await send({"type": "websocket.send", "text": chunk[0]})
+                    log.sent_bytes += sum(len(text) for text in chunk)
 
             async with trio.open_nursery() as nursery:
                 for tag, frames, size in request["senders"]:
@@ -95,6 +106,7 @@ def ws_url(base_url: str) -> str:
 
 
 async def test_frames_from_several_senders_arrive_once_and_in_order(serve_asgi: ServeAsgi) -> None:
+    """Single messages and batches of the `send_texts` extension alike."""
     server = await serve_asgi(burst_app(AppLog()))
     rng = random.Random(20261122)
     async with open_websocket_url(ws_url(server.base_url), max_message_size=HIGH_WATER * 4) as ws:
@@ -103,7 +115,8 @@ async def test_frames_from_several_senders_arrive_once_and_in_order(serve_asgi: 
                 [f"s{n}", rng.randint(1, 300), rng.choice([1, 50, 200, 3000, HIGH_WATER + 10])]
                 for n in range(rng.randint(1, 5))
             ]
-            await ws.send_message(json.dumps({"senders": senders}))
+            batch = rng.choice([1, 2, 7, 100, 1000])
+            await ws.send_message(json.dumps({"senders": senders, "batch": batch}))
             received: dict[str, list[int]] = {tag: [] for tag, _, _ in senders}
             with trio.fail_after(30):
                 while (frame := await ws.get_message()) != "done":
