@@ -8,6 +8,7 @@ from actors.follow import Follow
 from actors.run import IndexBeyondRun
 from actors.runtime import CancelOutcome, Runtime, RuntimeClosing, UnknownRun, open_runtime
 from actors.store import open_store
+from actors.timer import sleep
 from actors.workflows.catalog import UnknownWorkflow, WorkflowCatalog, WorkflowFailed
 from actors.workflows.steps import Progress, Step, StepContext, Workflow
 
@@ -29,4 +30,5 @@ __all__ = [
     "WorkflowFailed",
     "open_runtime",
     "open_store",
+    "sleep",
 ]

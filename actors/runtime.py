@@ -38,6 +38,7 @@ from actors.run import DEFAULT_FEED_CAPACITY, Cancel, IndexBeyondRun, Snapshot, 
 from actors.stats import RuntimeStats
 from actors.store.base import RunRecord, Store
 from actors.supervisor import ChildSpec, Restart, Supervisor
+from actors.timer import Timer, installed
 from actors.workflows.catalog import WorkflowCatalog, WorkflowDefinition
 
 log = logging.getLogger(__name__)
@@ -242,14 +243,17 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     await close_interrupted_runs(store)
     registry: Registry | None = None
+    timer = Timer()
     try:
         async with trio.open_nursery() as nursery:
+            await nursery.start(timer.run)
             publisher = Publisher(store, RuntimeStats())
             await nursery.start(publisher.run)
             runs = Supervisor(nursery)
             registry = Registry(store, publisher, runs, feed_capacity=feed_capacity)
             root = Supervisor(nursery, intensity=3, period=5.0)
-            root.start_child(ChildSpec("registry", registry.run, restart=Restart.PERMANENT))
+            with installed(timer):  # for the registry, and so for the runs it starts
+                root.start_child(ChildSpec("registry", registry.run, restart=Restart.PERMANENT))
             runtime = Runtime(store, catalog, registry)
             try:
                 yield runtime

@@ -16,7 +16,7 @@ from typing import Any
 
 import trio
 
-from actors import WorkflowCatalog, open_runtime
+from actors import WorkflowCatalog, open_runtime, sleep
 from actors.events import STEP_PROGRESS, RunInfo
 from actors.workflows.catalog import Emit
 from benchmarks.scenarios.inprocess import store_of
@@ -33,7 +33,7 @@ class Ticking:
 
     async def execute(self, run: RunInfo, emit: Emit) -> dict[str, Any]:
         while True:
-            await trio.sleep(self.interval)
+            await sleep(self.interval)
             await emit(STEP_PROGRESS, {"step_name": "tick", "step_index": 0, "content": "tick"})
 
 

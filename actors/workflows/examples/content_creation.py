@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-import trio
-
+from actors.timer import sleep
 from actors.workflows.steps import Step, StepContext, Workflow
 
 WORKFLOW_ID = "content-creation-workflow"
@@ -31,13 +30,13 @@ def _demo_step(
 ) -> Callable[[StepContext], Awaitable[str]]:
     async def executor(ctx: StepContext) -> str:
         for tick in range(ticks):
-            await trio.sleep(delay / ticks)
+            await sleep(delay / ticks)
             await ctx.progress(
                 f"{name}: tick {tick + 1}/{ticks}",
                 {"step": index, "tick": tick, "emitted_at": time.time()},
             )
         if ticks == 0:
-            await trio.sleep(delay)
+            await sleep(delay)
         previous = len(ctx.previous_content or "")
         return f"[{name}] done for input={ctx.input!r} (prev_len={previous})"
 
