@@ -11,6 +11,7 @@ trio-websocket's interface the scenarios use: `open_websocket_url`, `get_message
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,15 +71,19 @@ class LeanWebSocket:
                 raise ConnectionClosed(event.status_code, "handshake rejected")
         raise ConnectionClosed(None, "the handshake answer is neither an accept nor a reject")
 
-    async def get_message(self) -> str:
-        while not self._messages:
-            if self.closed is not None:
-                raise self.closed
-            data = await self._stream.receive_some(RECEIVE_BYTES)
-            if not data:
-                self.closed = self.closed or ConnectionClosed(1006, "connection lost")
-                continue
-            await self._handle(data)
+    async def get_message(self, timeout: float = math.inf) -> str:
+        """The next text message; trio.TooSlowError if none has come after `timeout` seconds
+        (a deadline set only when there is nothing buffered to return)."""
+        if not self._messages:
+            with trio.fail_after(timeout):
+                while not self._messages:
+                    if self.closed is not None:
+                        raise self.closed
+                    data = await self._stream.receive_some(RECEIVE_BYTES)
+                    if not data:
+                        self.closed = self.closed or ConnectionClosed(1006, "connection lost")
+                        continue
+                    await self._handle(data)
         return self._messages.popleft()
 
     async def _handle(self, data: bytes) -> None:

@@ -43,3 +43,13 @@ async def test_a_server_close_raises_connection_closed_with_its_code(server: Run
                 while True:
                     await ws.get_message()
     assert closed.value.code == 1001
+
+
+async def test_a_timeout_ends_a_wait_for_a_message_but_not_the_socket(server: RunningServer) -> None:
+    with trio.fail_after(20):
+        async with open_websocket_url(server.ws_url) as ws:
+            await ws.get_message(timeout=5)  # connected
+            with pytest.raises(trio.TooSlowError):
+                await ws.get_message(timeout=0.2)  # nothing more comes unasked
+            await ws.send_message('{"action": "ping"}')
+            assert orjson.loads(await ws.get_message(timeout=5)) == {"event": "pong"}
