@@ -54,9 +54,13 @@ class RunInfo:
     message: str = ""
 
 
-@attrs.frozen
+@attrs.define(unsafe_hash=True)
 class Event:
-    """One appended event: its index in the run and its encoded frame."""
+    """One appended event: its index in the run and its encoded frame.
+
+    Not frozen, though nothing changes an event once built: one is built per event, and a
+    frozen attrs class takes three times as long to build (1.3 against 0.4 us). The same holds
+    for `AppendEvent` and the run's `Queued`."""
 
     index: int
     kind: str

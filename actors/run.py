@@ -111,9 +111,10 @@ class Cancel:
 RunMessage = Subscribe | Cancel
 
 
-@attrs.frozen
+@attrs.define
 class Queued:
-    """An event appended but not yet durable, with the writes that record it."""
+    """An event appended but not yet durable, with the writes that record it. Not frozen, for
+    speed: see `actors.events.Event`."""
 
     event: Event
     writes: list[Write]

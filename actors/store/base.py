@@ -30,8 +30,10 @@ class CreateRun:
     record: RunRecord
 
 
-@attrs.frozen
+@attrs.define(unsafe_hash=True)
 class AppendEvent:
+    """Not frozen, for speed: see `actors.events.Event`."""
+
     run_id: str
     index: int
     frame: str
