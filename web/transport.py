@@ -85,10 +85,26 @@ class CoalescingTCPServer(TCPServer):
 
     def __init__(self, app: AppWrapper, *args: Any) -> None:
         super().__init__(_TextFrameShortcut(app, self), *args)
+        self._plain_app = app
         self._outgoing: list[bytes] = []
         self._outgoing_bytes = 0
         self._flushed = trio.Event()
         self._flushed.set()
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            self._unlink()
+
+    def _unlink(self) -> None:
+        """Drop the references that make a finished connection a reference cycle (the protocol
+        holds `protocol_send`, the app shortcut holds the connection), so that its objects are
+        freed as soon as it ends. Left to the garbage collector, 10,000 connections opened and
+        closed in `hold` were 32 objects each, and the young collections over them took 50 -
+        115 ms."""
+        self.__dict__.pop("protocol", None)
+        self.app = self._plain_app
 
     async def protocol_send(self, event: Event) -> None:
         if not isinstance(event, RawData):

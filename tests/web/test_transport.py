@@ -14,6 +14,7 @@ with real clients, against small plain-ASGI apps.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import socket
@@ -35,7 +36,7 @@ from wsproto.extensions import PerMessageDeflate
 
 from tests.conftest import Running, ServeAsgi
 from web.asgi_websocket import SEND_TEXTS
-from web.transport import HIGH_WATER, text_frame
+from web.transport import HIGH_WATER, CoalescingTCPServer, text_frame
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -213,6 +214,32 @@ async def test_http_keep_alive_and_no_connections_after_shutdown(serve_asgi: Ser
     await server.stop()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+
+
+async def test_a_finished_connection_is_freed_without_the_garbage_collector(
+    serve_asgi: ServeAsgi,
+) -> None:
+    """With the collector off, a connection's objects go as soon as it ends: no reference cycle
+    keeps them (10,000 short connections left to the collector cost `hold` 50 - 115 ms pauses)."""
+    server = await serve_asgi(burst_app(AppLog()))
+
+    def connections() -> int:
+        return sum(isinstance(o, CoalescingTCPServer) for o in gc.get_objects())
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = connections()
+        for _ in range(5):
+            async with open_websocket_url(ws_url(server.base_url)) as ws:
+                await ws.send_message(json.dumps({"senders": [["a", 3, 10]]}))
+                while await ws.get_message() != "done":
+                    pass
+        with trio.fail_after(10):
+            while connections() > before:  # the server ends each connection a moment later
+                await trio.sleep(0.01)
+    finally:
+        gc.enable()
 
 
 @given(st.one_of(st.text(max_size=300), st.integers(0, 70_000).map(lambda n: "é" * n)))
