@@ -121,8 +121,7 @@ def throughput_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     for name in ("start_latency", "event_delay"):
         p = figures.get(name)
         if p:
-            rows.append((name.replace("_", " "), f"p50 {p['p50_ms']:.1f} ms, p90 {p['p90_ms']:.1f}"
-                         f" ms, p99 {p['p99_ms']:.1f} ms, max {p['max_ms']:.1f} ms"))
+            rows.append((name.replace("_", " "), report.latency_text(p)))
     return rows
 
 

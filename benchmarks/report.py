@@ -50,6 +50,11 @@ class Percentiles:
         }
 
 
+def latency_text(in_ms: dict[str, float]) -> str:
+    """`Percentiles.in_ms()` as a summary-table cell: "p50 1.2 ms, p90 ..., p99 ..., max ..."."""
+    return ", ".join(f"{name} {in_ms[name + '_ms']:.1f} ms" for name in ("p50", "p90", "p99", "max"))
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     try:

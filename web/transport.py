@@ -14,8 +14,9 @@ The transport also offers WebSocket apps the ASGI extension `runcast.websocket.s
 message `{"type": "runcast.websocket.send_texts", "texts": [...]}` sends several text messages,
 framed together into the buffer in one step (a catch-up of 1,000 events is one call, not 1,000).
 Anything else (binary messages, accept, close, a socket that is closing, HTTP/2) goes through
-Hypercorn as before, a batch of texts as one `websocket.send` each. Text frames are never compressed here, also when the client negotiated
-permessage-deflate: RFC 7692 lets a sender leave any message uncompressed.
+Hypercorn as before, a batch of texts as one `websocket.send` each. Text frames are never
+compressed here, also when the client negotiated permessage-deflate: RFC 7692 lets a sender
+leave any message uncompressed.
 
 What stays as it was:
 - order: one buffer and at most one flush task per connection, so bytes leave in the order they

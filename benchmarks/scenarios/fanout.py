@@ -266,7 +266,5 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     for name, label in (("event_delay", "event delay"), ("live_event_delay", "  of live events")):
         p = figures[name]
         if p:
-            table.append((label, (f"p50 {p['p50_ms']:.1f} ms, p90 {p['p90_ms']:.1f} ms, "
-                                  f"p99 {p['p99_ms']:.1f} ms, max {p['max_ms']:.1f} ms "
-                                  f"({p['count']:,} events)")))
+            table.append((label, f"{report.latency_text(p)} ({p['count']:,} events)"))
     return table

@@ -384,7 +384,5 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
                       f"{cpu:.2f} s = {figures['server_core_percent']:.0f}% of a core"))
     p = figures["event_delay"]
     if p:
-        table.append(("event delay", (f"p50 {p['p50_ms']:.1f} ms, p90 {p['p90_ms']:.1f} ms, "
-                                      f"p99 {p['p99_ms']:.1f} ms, max {p['max_ms']:.1f} ms "
-                                      f"({p['count']:,} events)")))
+        table.append(("event delay", f"{report.latency_text(p)} ({p['count']:,} events)"))
     return table

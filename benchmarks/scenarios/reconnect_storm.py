@@ -12,8 +12,9 @@ time the client was away. The missed counts reported are the server's own `misse
 
 Catch-up latency: from sending `reconnect` until the event `last_event_index + missed_events` has
 arrived; the part of it until the `catch_up` frame arrived (the server's answer, before the client
-reads the missed events) is reported beside it. A reconnect to a run that has finished meanwhile gets a `replay` (all events from 0),
-which is read to its end and counted under replays, not catch-ups.
+reads the missed events) is reported beside it. A reconnect to a run that has finished meanwhile
+gets a `replay` (all events from 0), which is read to its end and counted under replays, not
+catch-ups.
 
 How gaps and duplicates are counted (every event of every connection goes through a Cursor):
 - a catch-up or live connection owes the events from `last_event_index + 1` on, consecutively;
@@ -354,9 +355,7 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
                       ("catch_up_answer_latency", "of which to the catch_up frame")):
         latency = figures.get(key)
         if latency:
-            table.append((name, ", ".join(
-                f"{p} {latency[p + '_ms']:.1f} ms" for p in ("p50", "p90", "p99", "max")
-            )))
+            table.append((name, report.latency_text(latency)))
     missed = figures["missed_events"]
     if missed:
         spread = ", ".join(f"{name} {missed[name]:,}" for name in ("min", "median", "max"))

@@ -41,3 +41,9 @@ def test_the_table_aligns_its_values() -> None:
         "  a          1",
         "  long name  2",
     ]
+
+
+def test_latency_text_gives_the_percentiles_in_milliseconds() -> None:
+    latency = report.Percentiles.of([0.001, 0.002, 0.0105, 0.25])
+    assert latency is not None
+    assert report.latency_text(latency.in_ms()) == "p50 10.5 ms, p90 250.0 ms, p99 250.0 ms, max 250.0 ms"
