@@ -12,6 +12,13 @@ and that commit, and every event waiting on it, took 25-100 ms instead of 1-3 (w
 runs each emitting every 5 s). A third connection makes a PASSIVE checkpoint, which never blocks
 the writer, every `CHECKPOINT_INTERVAL` seconds in its own thread, and lets the WAL start over
 (a RESTART checkpoint, a short wait for the writer) only once it holds more than 64 MiB.
+
+Events are rows in insertion order with a unique index on (run_id, idx), not a table clustered by
+run (`WITHOUT ROWID`, the first layout): a round carrying one event each of many runs then appends
+to the table's last pages and touches one small index entry per run, instead of rewriting a large
+page of the table per run. A commit of 400 events of 400 runs (in a file of 80,000 events) took
+14-15 ms with the clustered table and 6-7 ms with this one. A file in the first layout is
+converted when it is opened (`_migrate`).
 """
 
 from __future__ import annotations
@@ -54,9 +61,9 @@ CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
-    frame TEXT NOT NULL,
-    PRIMARY KEY (run_id, idx)
-) WITHOUT ROWID;
+    frame TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_run ON events (run_id, idx);
 CREATE TABLE IF NOT EXISTS graphs (
     graph_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -73,6 +80,32 @@ RUN_COLUMNS = (
 
 CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of the WAL into the database file
 WAL_RESTART_FRAMES = 16_384  # 64 MiB of 4 KiB pages
+
+
+EVENTS_CLUSTERED_BY_RUN = "WITHOUT ROWID"  # in the `sql` of the first layout's events table
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Convert an events table of the first layout (clustered by run) to the current one, in one
+    transaction, keeping every row."""
+    row = connection.execute("SELECT sql FROM sqlite_master WHERE name='events'").fetchone()
+    if row is None or EVENTS_CLUSTERED_BY_RUN not in row[0].upper():
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute("ALTER TABLE events RENAME TO events_clustered")
+        connection.execute(
+            "CREATE TABLE events (run_id TEXT NOT NULL, idx INTEGER NOT NULL, frame TEXT NOT NULL)"
+        )
+        connection.execute(
+            "INSERT INTO events (run_id, idx, frame)"
+            " SELECT run_id, idx, frame FROM events_clustered ORDER BY run_id, idx"
+        )
+        connection.execute("DROP TABLE events_clustered")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -171,6 +204,7 @@ class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer = _connect(path)
+        _migrate(self._writer)
         self._writer.executescript(SCHEMA)
         self._reader = _connect(path)
         self._read_lock = trio.Lock()

@@ -179,3 +179,43 @@ def _count_events(path: Path) -> int:
         return connection.execute("SELECT COUNT(*) FROM events").fetchone()[0] if "events" in tables else 0
     finally:
         connection.close()
+
+
+FIRST_LAYOUT = """
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, workflow_name TEXT NOT NULL,
+    session_id TEXT NOT NULL, user_id TEXT, message TEXT NOT NULL, status TEXT NOT NULL,
+    created_at REAL NOT NULL, finished_at REAL, event_count INTEGER NOT NULL
+);
+CREATE TABLE events (
+    run_id TEXT NOT NULL, idx INTEGER NOT NULL, frame TEXT NOT NULL, PRIMARY KEY (run_id, idx)
+) WITHOUT ROWID;
+"""
+
+
+async def test_a_file_of_the_first_layout_keeps_every_event_and_takes_new_ones(path: Path) -> None:
+    connection = sqlite3.connect(path)
+    connection.executescript(FIRST_LAYOUT)
+    connection.execute(
+        "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+        ("old", "wf", "Workflow", "s", None, "m", "completed", 1.0, 2.0, 3),
+    )
+    connection.executemany(
+        "INSERT INTO events VALUES (?,?,?)",
+        [("old", i, frame("old", i)) for i in (2, 0, 1)] + [("live", 0, frame("live", 0))],
+    )
+    connection.commit()
+    connection.close()
+    async with open_sqlite_store(path) as store:
+        assert await store.read_events("old", 0, 10) == [frame("old", i) for i in range(3)]
+        await store.commit(appends("live", 1, 2))
+        assert await store.read_events("live", 0, 10) == [frame("live", i) for i in range(2)]
+        with pytest.raises(StoreError):
+            await store.commit([append("old", 1)])  # (run, index) is still unique
+    connection = sqlite3.connect(path)
+    try:
+        (sql,) = connection.execute("SELECT sql FROM sqlite_master WHERE name='events'").fetchone()
+        assert "WITHOUT ROWID" not in sql.upper()
+        assert connection.execute("SELECT COUNT(*) FROM events").fetchone() == (5,)
+    finally:
+        connection.close()
