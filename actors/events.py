@@ -107,20 +107,18 @@ class EventEncoder:
                 "nested_depth": 0,
             }
         ).decode()[1:-1]
-        self._kinds: dict[str, str] = {}
+        self._heads: dict[str, str] = {}  # per kind: the event's kind and the run's part
 
     def encode(self, index: int, kind: str, fields: dict[str, Any]) -> Event:
-        present = {key: value for key, value in fields.items() if value is not None}
-        if not RESERVED_KEYS.isdisjoint(present):
+        if None in fields.values():
+            fields = {key: value for key, value in fields.items() if value is not None}
+        if not RESERVED_KEYS.isdisjoint(fields):
             return encode_event(self.run, index, kind, fields)
-        kind_json = self._kinds.get(kind)
-        if kind_json is None:
-            kind_json = self._kinds[kind] = orjson.dumps(kind).decode()
-        own = "," + orjson.dumps(present).decode()[1:-1] if present else ""
-        frame = (
-            f'{{"created_at":{int(time.time())},"event":{kind_json},{self._run_part}{own},'
-            f'"event_index":{index}}}'
-        )
+        head = self._heads.get(kind)
+        if head is None:
+            head = self._heads[kind] = f',"event":{orjson.dumps(kind).decode()},{self._run_part}'
+        own = "," + orjson.dumps(fields).decode()[1:-1] if fields else ""
+        frame = f'{{"created_at":{int(time.time())}{head}{own},"event_index":{index}}}'
         return Event(index, kind, frame)
 
 
