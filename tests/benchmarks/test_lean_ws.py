@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import pytest
 import trio
@@ -53,3 +55,19 @@ async def test_a_timeout_ends_a_wait_for_a_message_but_not_the_socket(server: Ru
                 await ws.get_message(timeout=0.2)  # nothing more comes unasked
             await ws.send_message('{"action": "ping"}')
             assert orjson.loads(await ws.get_message(timeout=5)) == {"event": "pong"}
+
+
+async def test_stamped_arrivals_are_the_kernels_receive_times(server: RunningServer) -> None:
+    with trio.fail_after(20):
+        async with open_websocket_url(server.ws_url, stamp_arrivals=True) as ws:
+            await ws.get_message(timeout=5)  # connected (may come with the handshake: no stamp)
+            for _ in range(20):
+                asked = time.time()
+                await ws.send_message('{"action": "ping"}')
+                assert orjson.loads(await ws.get_message(timeout=5)) == {"event": "pong"}
+                read = time.time()
+                assert ws.arrived_at is not None
+                assert asked - 0.001 <= ws.arrived_at <= read + 0.001  # the clocks' resolutions
+        async with open_websocket_url(server.ws_url) as plain:
+            await plain.get_message(timeout=5)
+            assert plain.arrived_at is None
