@@ -65,7 +65,7 @@ def installed(timer: Timer) -> Iterator[None]:
 # tuples: with 10,000 sleepers its comparisons cost more than the rest of a run's event.
 # A cancelled sleeper's task is set to None.
 _Sleeper = list[Any]
-_TASK = 2
+_DEADLINE, _TASK = 0, 2
 
 
 class Timer:
@@ -109,7 +109,7 @@ class Timer:
             while True:
                 self._wake_due(trio.current_time())
                 self._earlier = trio.Event()
-                self._wake_at = self._sleepers[0][0] + self.grain if self._sleepers else math.inf
+                self._wake_at = self._sleepers[0][_DEADLINE] + self.grain if self._sleepers else math.inf
                 with trio.move_on_at(self._wake_at):
                     await self._earlier.wait()
         finally:
@@ -118,7 +118,7 @@ class Timer:
 
     def _wake_due(self, now: float) -> None:
         sleepers = self._sleepers
-        while sleepers and sleepers[0][0] <= now:
+        while sleepers and sleepers[0][_DEADLINE] <= now:
             task = heapq.heappop(sleepers)[_TASK]
             if task is not None:
                 reschedule(task)
