@@ -219,3 +219,39 @@ async def test_a_file_of_the_first_layout_keeps_every_event_and_takes_new_ones(p
         assert connection.execute("SELECT COUNT(*) FROM events").fetchone() == (5,)
     finally:
         connection.close()
+
+
+async def test_a_commit_waits_while_another_connection_holds_the_write_lock(path: Path) -> None:
+    """The writer takes the lock as soon as it is free (it retries on its own, see
+    `_begin_writing`), and the rows are written once."""
+    async with open_sqlite_store(path) as store:
+        await store.commit([create("r")])
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # as the checkpointer's RESTART holds it
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(store.commit, appends("r", 0, 3))
+                await trio.sleep(0.1)
+                assert await store.count_events("r") == 0  # still waiting for the lock
+                other.execute("COMMIT")
+            assert await store.read_events("r", 0, 10) == [frame("r", i) for i in range(3)]
+        finally:
+            other.close()
+
+
+async def test_a_commit_fails_by_name_when_the_write_lock_stays_taken(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 0.2)
+    async with open_sqlite_store(path) as store:
+        await store.commit([create("r")])
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StoreError, match="database is locked"):
+                await store.commit(appends("r", 0, 2))
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        await store.commit(appends("r", 0, 2))  # nothing of the failed commit was written
+        assert await store.count_events("r") == 2
