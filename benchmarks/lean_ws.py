@@ -11,7 +11,9 @@ trio-websocket's interface the scenarios use: `open_websocket_url`, `get_message
 `open_websocket_url(url, stamp_arrivals=True)` also notes when the kernel received each message
 (`SO_TIMESTAMP`, `arrived_at`): how late the server delivered it, whatever the client was busy
 with when the bytes came. A client process reading hundreds of sockets that got their events in
-the same millisecond reaches the last of them tens of milliseconds later.
+the same millisecond reaches the last of them tens of milliseconds later. Linux turns receive
+timestamps on a moment after the first socket of the machine asks for them; what arrives before
+has no stamp (`arrived_at` None).
 """
 
 from __future__ import annotations

@@ -26,9 +26,10 @@ the watchers, gaps and duplicates (must be 0), watched runs that ended during th
 
 The delivery delay is given twice: until the kernel received the event's bytes on the watcher's
 socket (`socket_event_delay`, `SO_TIMESTAMP`: the server's delay, what a client that is not busy
-would see), and until the client process read it (`event_delay`). The runs that started together
-at the beginning of the start phase tick together, so one client process gets hundreds of
-events in the same millisecond and reads the last of them well after they arrived.
+would see; an event that came before Linux turned timestamps on counts only in the other), and
+until the client process read it (`event_delay`). The runs that started together at the
+beginning of the start phase tick together, so one client process gets hundreds of events in
+the same millisecond and reads the last of them well after they arrived.
 """
 
 from __future__ import annotations

@@ -32,10 +32,10 @@ def test_hold_starts_every_run_and_watches_them_without_gaps(tmp_path) -> None:
     assert (figures["gaps"], figures["duplicates"], figures["watched_ended_early"]) == (0, 0, 0)
     assert figures["events"] >= 5  # each watched run's WorkflowStarted at least
     assert figures["event_delay"]["count"] > 0
-    # every watched event also has the kernel's receive time, no later than the client's read
+    # watched events also have the kernel's receive time (all but those before Linux turned
+    # timestamps on), each no later than the client's read
     socket_delay = figures["socket_event_delay"]
-    assert socket_delay["count"] == figures["event_delay"]["count"]
-    assert socket_delay["p50_ms"] <= figures["event_delay"]["p50_ms"]
+    assert 0 < socket_delay["count"] <= figures["event_delay"]["count"]
     assert socket_delay["max_ms"] <= figures["event_delay"]["max_ms"]
     assert figures["server_metrics_delta"]["runcast_runs_started_total"] == 20
     assert hold.problems(figures, 20) == []

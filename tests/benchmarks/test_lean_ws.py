@@ -61,13 +61,21 @@ async def test_stamped_arrivals_are_the_kernels_receive_times(server: RunningSer
     with trio.fail_after(20):
         async with open_websocket_url(server.ws_url, stamp_arrivals=True) as ws:
             await ws.get_message(timeout=5)  # connected (may come with the handshake: no stamp)
-            for _ in range(20):
+            stamped = 0
+            for _ in range(200):
                 asked = time.time()
                 await ws.send_message('{"action": "ping"}')
                 assert orjson.loads(await ws.get_message(timeout=5)) == {"event": "pong"}
                 read = time.time()
-                assert ws.arrived_at is not None
+                if ws.arrived_at is None:
+                    # Linux turns receive timestamps on a moment after the first socket asks
+                    assert stamped == 0, "a message without a stamp after stamped ones"
+                    continue
                 assert asked - 0.001 <= ws.arrived_at <= read + 0.001  # the clocks' resolutions
+                stamped += 1
+                if stamped == 20:
+                    break
+            assert stamped == 20
         async with open_websocket_url(server.ws_url) as plain:
             await plain.get_message(timeout=5)
             assert plain.arrived_at is None
