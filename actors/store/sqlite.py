@@ -26,8 +26,8 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import trio
@@ -83,6 +83,40 @@ CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of the WAL into the dat
 WAL_RESTART_FRAMES = 16_384  # 64 MiB of 4 KiB pages
 
 
+BUSY_TIMEOUT_S = 5.0  # how long a connection waits for a lock another connection holds
+WRITE_LOCK_RETRY_S = 0.0005  # the writer's pause between attempts to take the write lock
+
+
+def _begin_writing(connection: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE on the writer, which has no busy timeout of its own once the store is open
+    (`SQLiteStore`): while another connection holds the write lock (the checkpointer's RESTART,
+    for some 10-25 ms every few seconds under load), try again every `WRITE_LOCK_RETRY_S`, for up
+    to `BUSY_TIMEOUT_S`. SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms... between
+    attempts, so a commit that found the lock taken returned 19, 34 or 55 ms later (in `hold`,
+    every 5 s), and every event of its round waited as long."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(WRITE_LOCK_RETRY_S)
+
+
+@contextmanager
+def _write_transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed if the block ends, rolled back if it raises."""
+    _begin_writing(connection)
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
 EVENTS_CLUSTERED_BY_RUN = "WITHOUT ROWID"  # in the `sql` of the first layout's events table
 
 
@@ -92,8 +126,7 @@ def _migrate(connection: sqlite3.Connection) -> None:
     row = connection.execute("SELECT sql FROM sqlite_master WHERE name='events'").fetchone()
     if row is None or EVENTS_CLUSTERED_BY_RUN not in row[0].upper():
         return
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_transaction(connection):
         connection.execute("ALTER TABLE events RENAME TO events_clustered")
         connection.execute(
             "CREATE TABLE events (run_id TEXT NOT NULL, idx INTEGER NOT NULL, frame TEXT NOT NULL)"
@@ -103,14 +136,6 @@ def _migrate(connection: sqlite3.Connection) -> None:
             " SELECT run_id, idx, frame FROM events_clustered ORDER BY run_id, idx"
         )
         connection.execute("DROP TABLE events_clustered")
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-
-
-BUSY_TIMEOUT_S = 5.0  # how long a connection waits for a lock another connection holds
-WRITE_LOCK_RETRY_S = 0.0005  # the writer's pause between attempts to take the write lock
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -152,24 +177,6 @@ def _insert_events(connection: sqlite3.Connection, rows: list[tuple[str, int, st
         connection.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
 
 
-def _begin_writing(connection: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE on the writer, which has no busy timeout of its own: while another
-    connection holds the write lock (the checkpointer's RESTART, for some 10-25 ms every few
-    seconds under load), try again every `WRITE_LOCK_RETRY_S`, for up to `BUSY_TIMEOUT_S`.
-    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms... between attempts, so a commit
-    that found the lock taken returned 19, 34 or 55 ms later (in `hold`, every 5 s), and every
-    event of its round waited as long."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                raise
-        time.sleep(WRITE_LOCK_RETRY_S)
-
-
 def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None:
     creates, events, finishes, graphs = [], [], [], []
     for writes in batch:
@@ -190,8 +197,7 @@ def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None
             elif isinstance(write, SaveGraph):
                 g = write.graph
                 graphs.append((g.graph_id, g.name, g.definition, g.created_at))
-    _begin_writing(connection)
-    try:
+    with _write_transaction(connection):
         if creates:
             connection.executemany(
                 f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", creates
@@ -207,10 +213,6 @@ def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None
                 "INSERT INTO graphs (graph_id, name, definition, created_at) VALUES (?,?,?,?)",
                 graphs,
             )
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
 
 
 def _checkpoint(connection: sqlite3.Connection) -> None:
