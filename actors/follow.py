@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
-import trio
 
 from actors.events import TERMINAL_EVENTS
 from actors.run import Snapshot
@@ -95,19 +94,15 @@ class Follow:
         return cursor
 
     async def _live(self, snapshot: Snapshot, cursor: int, send: SendFrames) -> tuple[int, bool]:
-        """Deliver from the feed until the terminal event (ended) or until the feed stops or
+        """Deliver from the feed until the terminal event (ended) or until the feed ends or
         skips ahead (subscribe again from the cursor). Each batch is what the feed holds once
-        the consumer is ready for more, without yielding in between."""
-        assert snapshot.feed is not None
-        receive = snapshot.feed.receive
-        with receive:
-            while True:
-                try:
-                    event = await receive.receive()
-                except trio.EndOfChannel:
-                    return cursor, False
+        the consumer is ready for more."""
+        feed = snapshot.feed
+        assert feed is not None
+        try:
+            while events := await feed.take(PAGE):
                 batch: list[str] = []
-                while True:
+                for event in events:
                     if event.index == cursor:
                         batch.append(event.frame)
                         cursor += 1
@@ -118,11 +113,8 @@ class Follow:
                         if batch:
                             await send(batch)
                         return cursor, False
-                    if len(batch) == PAGE:
-                        break
-                    try:
-                        event = receive.receive_nowait()
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
                 if batch:
                     await send(batch)
+            return cursor, False
+        finally:
+            feed.close()

@@ -1,18 +1,19 @@
 """The run actor: one per run, owning the run's state, event log, subscribers and workflow body.
 
 Its tasks (the mailbox loop and the body) live in the actor's own nursery. Appending an event
-is `_append`: take the next index, encode once, queue it and tell the runtime's publisher (see
-`actors.publisher`), which commits the queued writes of many runs at once and then calls
-`published`: the run `_publish`es each event of the batch in order, adding its frame to the
-in-memory history and pushing it, without waiting, into every subscriber's bounded feed. So an
-event is published only once durable, and a body that emits quickly runs ahead of the store by
+is `_append`: take the next index, encode once, queue it and, if the queue was empty, tell the
+runtime's publisher (see `actors.publisher`). The publisher takes each ready run's queue as one
+write (`take_writes`: one `AppendEvents`, plus `CreateRun` or `FinishRun` at either end of the
+run), commits the writes of many runs at once and then calls `published`: the run `_publish`es
+the batch, adding its frames to the in-memory history and pushing the batch, without waiting,
+into every subscriber's bounded feed (`actors.feed`). So an event is published only once durable, and a body that emits quickly runs ahead of the store by
 at most `MAX_QUEUED` events instead of waiting a round trip per event. The run's own last
 events (`_emit_durably`) wait until they are published; when no publisher runs (the runtime is
 shutting down) the run commits and publishes them itself.
 
 `_subscribe` snapshots the history and registers a feed with no checkpoint in between, and
 `_publish` has none either, so a subscriber gets every event exactly once: those before its
-snapshot in the backlog, the rest live. A feed that is full when an event is published is
+snapshot in the backlog, the rest live. A feed too full for a published batch is
 dropped and marked lagged; its follower reads what it missed from the history and subscribes
 again (see `actors.follow`). A slow subscriber thus never blocks the run or other subscribers,
 and never loses events.
@@ -46,8 +47,9 @@ from actors.events import (
     encode_event,
     final_status,
 )
+from actors.feed import Feed
 from actors.publisher import Publisher
-from actors.store.base import AppendEvent, CreateRun, FinishRun, RunRecord, Store, StoreError, Write
+from actors.store.base import AppendEvents, CreateRun, FinishRun, RunRecord, Store, StoreError, Write
 from actors.workflows.catalog import WorkflowDefinition, WorkflowFailed
 
 log = logging.getLogger(__name__)
@@ -64,20 +66,6 @@ class IndexBeyondRun(ValueError):
             f"last_event_index {last_event_index} is beyond the last event of run {run_id}"
             f" (it has {event_count} events, indices 0..{event_count - 1})"
         )
-
-
-@attrs.define(eq=False)
-class Feed:
-    """The live events of one subscription: a bounded channel the run pushes into without waiting."""
-
-    send: trio.MemorySendChannel[Event]
-    receive: trio.MemoryReceiveChannel[Event]
-    lagged: bool = False
-
-    @classmethod
-    def open(cls, capacity: int) -> Feed:
-        send, receive = trio.open_memory_channel[Event](capacity)
-        return cls(send, receive)
 
 
 @attrs.frozen
@@ -111,22 +99,11 @@ class Cancel:
 RunMessage = Subscribe | Cancel
 
 
-@attrs.define
-class Queued:
-    """An event appended but not yet durable, with the writes that record it. Not frozen, for
-    speed: see `actors.events.Event`."""
-
-    event: Event
-    writes: list[Write]
-    status: RunStatus | None  # the run's final status if this event ends it
-    at: float
-
-
 def closing_writes(info: RunInfo, index: int, error: str, reason: str) -> tuple[Event, list[Write]]:
     """The terminal `WorkflowError` that closes a run at `index`, and the writes that record it."""
     event = encode_event(info, index, WORKFLOW_ERROR, {"error": error, "reason": reason})
     finish = FinishRun(info.run_id, RunStatus.ERROR, time.time(), index + 1)
-    return event, [AppendEvent(info.run_id, index, event.frame), finish]
+    return event, [AppendEvents(info.run_id, index, [event.frame]), finish]
 
 
 class RunActor:
@@ -154,8 +131,9 @@ class RunActor:
         self._feeds: set[Feed] = set()
         self._body_scope = trio.CancelScope()
         self._cancel_reason: str | None = None
-        self._queue: list[Queued] = []
-        self._in_flight: list[Queued] = []  # taken by a commit, not yet published
+        self._queue: list[Event] = []  # appended, not yet taken by a commit
+        self._in_flight: list[Event] = []  # taken by a commit, not yet published
+        self._finish: FinishRun | None = None  # the write of the terminal event, once appended
         self._next_index = 0
         self._ended = False  # a terminal event is queued: nothing may follow it
         self._store_failure: StoreError | None = None
@@ -243,17 +221,14 @@ class RunActor:
         await self._emit_durably(kind, fields)
 
     async def _emit_step_event(self, kind: str, fields: dict[str, Any]) -> None:
-        """The `emit` a workflow body gets: the run's own start and end events are the actor's."""
-        if kind in RUN_LEVEL_EVENTS:
-            raise ValueError(f"a workflow body cannot emit {kind}; the run emits it")
-        await self._emit(kind, fields)
-
-    async def _emit(self, kind: str, fields: dict[str, Any]) -> None:
-        """Queue an event for the publisher; wait only while the body is `MAX_QUEUED` ahead.
+        """The `emit` a workflow body gets (the run's own start and end events are the actor's):
+        queue an event for the publisher; wait only while the body is `MAX_QUEUED` ahead.
 
         Yielding to the scheduler on every event would cost more than the rest of the append,
         so a body emitting in a tight loop yields every `YIELD_EVERY` events (and its events
         reach the publisher in batches); cancellation is still seen at every emit."""
+        if kind in RUN_LEVEL_EVENTS:
+            raise ValueError(f"a workflow body cannot emit {kind}; the run emits it")
         self._append(kind, fields)
         if len(self._queue) >= MAX_QUEUED or not self.publisher.running:
             await self._until_published(self._next_index)
@@ -283,39 +258,44 @@ class RunActor:
         if self._ended:
             raise RuntimeError(f"run {self.run_id} is finished; {kind} was not recorded")
         index = self._next_index
-        event = self._encoder.encode(index, kind, fields)
-        writes: list[Write] = [AppendEvent(self.run_id, index, event.frame)]
-        if index == 0:
-            writes.insert(0, CreateRun(RunRecord(self.info, RunStatus.RUNNING, self.created_at)))
-        status = final_status(kind, cancelled=self._body_scope.cancelled_caught)
-        at = time.time()
-        if status is not None:
-            writes.append(FinishRun(self.run_id, status, at, index + 1))
-            self._ended = True
         self._next_index = index + 1
-        self._queue.append(Queued(event, writes, status, at))
-        self.publisher.ready(self)
+        self._queue.append(self._encoder.encode(index, kind, fields))
+        if kind in TERMINAL_EVENTS:
+            status = final_status(kind, cancelled=self._body_scope.cancelled_caught)
+            assert status is not None
+            self._finish = FinishRun(self.run_id, status, time.time(), index + 1)
+            self._ended = True
+        if len(self._queue) == 1:  # otherwise the publisher has this run among its ready ones
+            self.publisher.ready(self)
 
     # -- what the publisher calls (`actors.publisher.PublishingRun`) ---------------------------
 
     def take_writes(self) -> list[Write]:
-        if self._store_failure is not None:
+        if self._store_failure is not None or not self._queue:
             return []  # nothing may be written after a lost event; recovery clears the queue
-        self._in_flight, self._queue = self._queue, []
-        return [write for queued in self._in_flight for write in queued.writes]
+        events = self._in_flight = self._queue
+        self._queue = []
+        first = events[0].index
+        writes: list[Write] = [AppendEvents(self.run_id, first, [e.frame for e in events])]
+        if first == 0:
+            writes.insert(0, CreateRun(RunRecord(self.info, RunStatus.RUNNING, self.created_at)))
+        if events[-1].kind in TERMINAL_EVENTS and self._finish is not None:
+            writes.append(self._finish)
+        return writes
 
     def published(self) -> None:
-        batch, self._in_flight = self._in_flight, []
+        events, self._in_flight = self._in_flight, []
+        if not events:
+            return
         stats = self.stats
-        stats.events_appended += len(batch)
-        for queued in batch:
-            if queued.event.index == 0:
-                stats.runs_started += 1
-            if queued.status is not None:
-                stats.runs_finished[queued.status] += 1
-                self.status = queued.status
-                self.finished_at = queued.at
-            self._publish(queued.event)
+        stats.events_appended += len(events)
+        if events[0].index == 0:
+            stats.runs_started += 1
+        if events[-1].kind in TERMINAL_EVENTS and self._finish is not None:
+            stats.runs_finished[self._finish.status] += 1
+            self.status = self._finish.status
+            self.finished_at = self._finish.finished_at
+        self._publish(events)
 
     def failed(self, failure: StoreError) -> None:
         """Nothing more is written, and the body (which may be waiting on something else for
@@ -334,23 +314,15 @@ class RunActor:
         if self._store_failure is not None:
             raise self._store_failure
 
-    def _publish(self, event: Event) -> None:
-        self.history.append(event.frame)
-        dropped: list[Feed] = []
-        for feed in self._feeds:
-            try:
-                feed.send.send_nowait(event)
-            except trio.WouldBlock:
-                feed.lagged = True
-                dropped.append(feed)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                dropped.append(feed)
-        for feed in dropped:
-            self._feeds.discard(feed)
-            feed.send.close()
-        if event.kind in TERMINAL_EVENTS:
+    def _publish(self, events: list[Event]) -> None:
+        """Add durable events, in index order, to the history and to every feed."""
+        self.history += [event.frame for event in events]
+        if self._feeds:
+            for feed in [feed for feed in self._feeds if not feed.push(events)]:
+                self._feeds.discard(feed)
+        if events[-1].kind in TERMINAL_EVENTS:
             for feed in self._feeds:
-                feed.send.close()
+                feed.close()
             self._feeds.clear()
 
     async def _reload_history(self) -> None:
@@ -364,6 +336,7 @@ class RunActor:
             self.status = record.status
             self.finished_at = record.finished_at
         self._queue = []  # what was queued and not durable is lost with the crash
+        self._finish = None
         self._next_index = len(self.history)
         self._ended = self.status.finished
 
@@ -391,7 +364,7 @@ class RunActor:
             return Snapshot(self.run_id, self.status, count, 0, self.history, None)
         if start > count:
             raise IndexBeyondRun(self.run_id, start - 1, count)
-        feed = Feed.open(self.feed_capacity)
+        feed = Feed(self.feed_capacity)
         self._feeds.add(feed)
         return Snapshot(self.run_id, self.status, count, start, self.history[start:], feed)
 
@@ -420,5 +393,5 @@ class RunActor:
         the supervisor's exit hook calls when it gives a crashing run up."""
         self.mailbox.close()
         for feed in self._feeds:
-            feed.send.close()
+            feed.close()
         self._feeds.clear()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from actors.store.base import (
-    AppendEvent,
+    AppendEvents,
     CreateRun,
     FinishRun,
     GraphRecord,
@@ -20,7 +20,7 @@ from actors.store.memory import MemoryStore, open_memory_store
 from actors.store.sqlite import SQLiteStore, open_sqlite_store
 
 __all__ = [
-    "AppendEvent",
+    "AppendEvents",
     "CreateRun",
     "FinishRun",
     "GraphRecord",

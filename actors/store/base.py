@@ -1,6 +1,6 @@
 """The store interface: what every store (memory, SQLite, later Redis) must offer the runtime.
 
-Writes are plain data (`CreateRun`, `AppendEvent`, `FinishRun`, `SaveGraph`) handed to `commit`,
+Writes are plain data (`CreateRun`, `AppendEvents`, `FinishRun`, `SaveGraph`) handed to `commit`,
 which returns only once they are durable in that store; a run publishes an event only after that.
 Reads serve replay of finished runs, recovery, the HTTP listing, and graph definitions (a graph id
 works across restarts).
@@ -30,13 +30,14 @@ class CreateRun:
     record: RunRecord
 
 
-@attrs.define(unsafe_hash=True)
-class AppendEvent:
-    """Not frozen, for speed: see `actors.events.Event`."""
+@attrs.frozen
+class AppendEvents:
+    """Consecutive events of one run: `frames[i]` is the event of index `first + i`. A run hands
+    over everything it appended since its last commit as one write."""
 
     run_id: str
-    index: int
-    frame: str
+    first: int
+    frames: Sequence[str]
 
 
 @attrs.frozen
@@ -62,7 +63,7 @@ class SaveGraph:
     graph: GraphRecord
 
 
-Write = CreateRun | AppendEvent | FinishRun | SaveGraph
+Write = CreateRun | AppendEvents | FinishRun | SaveGraph
 
 
 class StoreError(Exception):

@@ -15,7 +15,7 @@ import trio
 
 from actors.events import RunStatus
 from actors.store.base import (
-    AppendEvent,
+    AppendEvents,
     CreateRun,
     GraphRecord,
     RunRecord,
@@ -41,8 +41,8 @@ class MemoryStore:
                 run_id = write.record.info.run_id
                 self._runs[run_id] = write.record
                 self._events.setdefault(run_id, [])
-            elif isinstance(write, AppendEvent):
-                self._events[write.run_id].append(write.frame)
+            elif isinstance(write, AppendEvents):
+                self._events[write.run_id] += write.frames
             elif isinstance(write, SaveGraph):
                 self._graphs[write.graph.graph_id] = write.graph
             else:
@@ -71,13 +71,13 @@ class MemoryStore:
                 continue
             if write.run_id not in self._runs and write.run_id not in created:
                 raise StoreError(f"run {write.run_id} does not exist")
-            if isinstance(write, AppendEvent):
+            if isinstance(write, AppendEvents):
                 expected = counts.get(write.run_id, len(self._events.get(write.run_id, ())))
-                if write.index != expected:
+                if write.first != expected:
                     raise StoreError(
-                        f"event {write.index} of run {write.run_id} is not next ({expected})"
+                        f"event {write.first} of run {write.run_id} is not next ({expected})"
                     )
-                counts[write.run_id] = expected + 1
+                counts[write.run_id] = expected + len(write.frames)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         return self._runs.get(run_id)

@@ -34,7 +34,7 @@ import trio
 
 from actors.events import RunInfo, RunStatus
 from actors.store.base import (
-    AppendEvent,
+    AppendEvents,
     CreateRun,
     FinishRun,
     GraphRecord,
@@ -167,22 +167,28 @@ def _insert_events_sql(rows: int) -> str:
     return "INSERT INTO events (run_id, idx, frame) VALUES " + ",".join(["(?,?,?)"] * rows)
 
 
-def _insert_events(connection: sqlite3.Connection, rows: list[tuple[str, int, str]]) -> None:
+def _insert_events(connection: sqlite3.Connection, appends: list[AppendEvents]) -> None:
     """Many rows per INSERT statement. The sqlite3 module lets go of the GIL around every step
     of a statement, and `executemany` steps once per row: each row then waits to take the GIL
     back from the busy event loop (up to the switch interval), which made the writer thread,
     not the CPU, the limit of a busy server."""
-    for start in range(0, len(rows), EVENT_ROWS_PER_STATEMENT):
-        chunk = rows[start : start + EVENT_ROWS_PER_STATEMENT]
-        connection.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
+    values: list[str | int] = []
+    for append in appends:
+        run_id = append.run_id
+        for index, frame in enumerate(append.frames, append.first):
+            values += (run_id, index, frame)
+    step = 3 * EVENT_ROWS_PER_STATEMENT
+    for start in range(0, len(values), step):
+        chunk = values[start : start + step]
+        connection.execute(_insert_events_sql(len(chunk) // 3), chunk)
 
 
 def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None:
     creates, events, finishes, graphs = [], [], [], []
     for writes in batch:
         for write in writes:
-            if isinstance(write, AppendEvent):
-                events.append((write.run_id, write.index, write.frame))
+            if isinstance(write, AppendEvents):
+                events.append(write)
             elif isinstance(write, CreateRun):
                 r = write.record
                 i = r.info

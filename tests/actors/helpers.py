@@ -12,7 +12,7 @@ import trio
 
 from actors import Runtime, Workflow, WorkflowCatalog
 from actors.actor import Reply
-from actors.store import AppendEvent, RunRecord, Store, StoreError, Write
+from actors.store import AppendEvents, RunRecord, Store, StoreError, Write
 from actors.workflows.steps import StepContext
 
 TERMINAL = ("WorkflowCompleted", "WorkflowError")
@@ -128,13 +128,14 @@ class FaultyStore:
     def _is_poisoned(self, write: Write) -> bool:
         return any(write is poisoned for poisoned in self.poisoned)
 
-    def failed_writes_of(self, run_id: str) -> list[list[AppendEvent]]:
-        """The appends of `run_id` in each failed commit that carried any."""
-        appends = [
-            [w for w in writes if isinstance(w, AppendEvent) and w.run_id == run_id]
+    def failed_appends_of(self, run_id: str) -> list[AppendEvents]:
+        """The append of `run_id` in each failed commit that carried one."""
+        return [
+            write
             for writes in self.failed
+            for write in writes
+            if isinstance(write, AppendEvents) and write.run_id == run_id
         ]
-        return [each for each in appends if each]
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         return await self.inner.get_run(run_id)
@@ -153,19 +154,21 @@ class FaultyStore:
 
 
 def appends_event(run_id: Callable[[], str | None], kind: str, nth: int = 0) -> WritePredicate:
-    """A predicate accepting the append of the `nth` event of kind `kind` of the run whose id
-    `run_id()` returns (a callable because the id is known only once the run started), however
-    many commits carry it."""
+    """A predicate accepting an append that carries the `nth` event of kind `kind` of the run
+    whose id `run_id()` returns (a callable because the id is known only once the run started),
+    however many commits carry it."""
     indices: list[int] = []
 
     def matches(write: Write) -> bool:
-        if not isinstance(write, AppendEvent) or write.run_id != run_id():
+        if not isinstance(write, AppendEvents) or write.run_id != run_id():
             return False
-        if json.loads(write.frame)["event"] != kind:
-            return False
-        if write.index not in indices:
-            indices.append(write.index)
-        return indices.index(write.index) == nth
+        for index, frame in enumerate(write.frames, write.first):
+            if json.loads(frame)["event"] == kind:
+                if index not in indices:
+                    indices.append(index)
+                if indices.index(index) == nth:
+                    return True
+        return False
 
     return matches
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from actors.events import RunInfo, RunStatus
 from actors.publisher import Publisher
 from actors.stats import RuntimeStats
-from actors.store.base import AppendEvent, CreateRun, RunRecord, StoreError, Write
+from actors.store.base import AppendEvents, CreateRun, RunRecord, StoreError, Write
 from actors.store.memory import MemoryStore
 
 
@@ -33,7 +33,7 @@ class RecordingStore:
     commits: list[list[Write]] = attrs.field(factory=list)
 
     async def commit(self, writes: Sequence[Write]) -> None:
-        if any(isinstance(w, AppendEvent) and w.frame == "bad" for w in writes):
+        if any(isinstance(w, AppendEvents) and "bad" in w.frames for w in writes):
             await trio.lowlevel.checkpoint()
             raise StoreError("bad write")
         await self.inner.commit(writes)
@@ -51,7 +51,7 @@ class Ledger:
     next_index: int = 0
 
     def append(self, frame: str = "ok") -> None:
-        writes: list[Write] = [AppendEvent(self.run_id, self.next_index, frame)]
+        writes: list[Write] = [AppendEvents(self.run_id, self.next_index, [frame])]
         if self.next_index == 0:
             info = RunInfo(self.run_id, "w", "W", "s", None, "")
             writes.insert(0, CreateRun(RunRecord(info, RunStatus.RUNNING, 0.0)))
@@ -64,7 +64,7 @@ class Ledger:
         return self.in_flight
 
     def published(self) -> None:
-        self.published_frames += [w.frame for w in self.in_flight if isinstance(w, AppendEvent)]
+        self.published_frames += [f for w in self.in_flight if isinstance(w, AppendEvents) for f in w.frames]
         self.in_flight = []
 
     def failed(self, failure: StoreError) -> None:
@@ -100,7 +100,7 @@ async def test_a_bad_write_fails_only_its_run_the_others_are_retried_alone() -> 
         nursery.cancel_scope.cancel()
     assert (good.published_frames, other.published_frames) == (["g0"], ["o0"])
     assert bad.published_frames == [] and bad.failure is not None
-    assert [[w.run_id for w in c if isinstance(w, AppendEvent)] for c in store.commits] == [["good"], ["other"]]
+    assert [[w.run_id for w in c if isinstance(w, AppendEvents)] for c in store.commits] == [["good"], ["other"]]
     assert await store.inner.read_events("bad", 0, 10) == []
 
 

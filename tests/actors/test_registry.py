@@ -13,7 +13,7 @@ import trio.testing
 from actors import RunStatus, open_runtime, open_store
 from actors.actor import Reply
 from actors.registry import CancelAll, Lookup
-from actors.store import AppendEvent, Write
+from actors.store import AppendEvents, Write
 from tests.actors.helpers import (
     FaultyStore,
     Junk,
@@ -105,10 +105,10 @@ async def test_many_crashing_runs_leave_the_registry_and_other_runs_alone(tmp_pa
 
     def crashing_step_start(write: Write) -> bool:
         return (
-            isinstance(write, AppendEvent)
-            and write.index == 1
-            and '"workflow_id":"crashing"' in write.frame
-            and '"event":"StepStarted"' in write.frame
+            isinstance(write, AppendEvents)
+            and write.first <= 1 < write.first + len(write.frames)
+            and '"workflow_id":"crashing"' in write.frames[1 - write.first]
+            and '"event":"StepStarted"' in write.frames[1 - write.first]
         )
 
     async with open_store(f"sqlite:{tmp_path / 'g.db'}") as inner:

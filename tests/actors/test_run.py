@@ -17,7 +17,7 @@ import trio
 from actors import RunInfo, RunStatus, open_runtime, open_store
 from actors.events import STEP_STARTED, WORKFLOW_COMPLETED
 from actors.registry import Lookup
-from actors.store import AppendEvent, Write
+from actors.store import AppendEvents, Write
 from actors.workflows.catalog import Emit
 from tests.actors.helpers import (
     follow_into,
@@ -93,9 +93,9 @@ async def test_concurrent_runs_of_every_ending_all_have_gap_free_indices(tmp_pat
     )
 
     def fourth_event_of_a_crashing_run(write: Write) -> bool:
-        if not isinstance(write, AppendEvent) or write.index != 3:
+        if not isinstance(write, AppendEvents) or not write.first <= 3 < write.first + len(write.frames):
             return False
-        event = json.loads(write.frame)
+        event = json.loads(write.frames[3 - write.first])
         return event["workflow_id"] == "crashing" and event["event"] == "StepProgress"
 
     async with open_store(f"sqlite:{tmp_path / 'r.db'}") as inner:
@@ -245,16 +245,16 @@ async def test_a_store_failure_crashes_only_its_run_which_ends_with_a_crashed_er
             status = (await runtime.get_run(info.run_id)).status
 
         assert len(store.poisoned) == 1
-        # the first failed commit holds every event the run had queued, the poisoned one among them
-        appends = store.failed_writes_of(info.run_id)[0]
-        assert store.poisoned[0] in appends
-        failed, last_failed = appends[0], appends[-1]
+        # the first failed commit holds every event the run had queued, as the poisoned append
+        append = store.failed_appends_of(info.run_id)[0]
+        assert store.poisoned[0] is append
+        after_failed = append.first + len(append.frames)
         frames = results[info.run_id]
         events = assert_complete_run(frames)
-        if lost == "lost-ack" and json.loads(last_failed.frame)["event"] == "WorkflowCompleted":
+        if lost == "lost-ack" and json.loads(append.frames[-1])["event"] == "WorkflowCompleted":
             # the terminal event is durable (it was in the failed commit): recovery adopts it
             # instead of adding a second one
-            assert frames[-1] == last_failed.frame
+            assert frames[-1] == append.frames[-1]
             assert await stored_frames(inner, info.run_id) == frames
             assert status is RunStatus.COMPLETED
             return
@@ -264,10 +264,10 @@ async def test_a_store_failure_crashes_only_its_run_which_ends_with_a_crashed_er
         if lost == "lost-write":
             # the lost event is not in the history: the error takes its index (after a
             # WorkflowStarted written by the recovery if that was the lost one)
-            assert events[-1]["event_index"] == max(failed.index, 1)
+            assert events[-1]["event_index"] == max(append.first, 1)
         else:
-            assert [frames[w.index] for w in appends] == [w.frame for w in appends]
-            assert events[-1]["event_index"] == last_failed.index + 1
+            assert frames[append.first : after_failed] == list(append.frames)
+            assert events[-1]["event_index"] == after_failed
         assert await stored_frames(inner, info.run_id) == frames
         assert status is RunStatus.ERROR
         assert (await inner.get_run(info.run_id)).status is RunStatus.ERROR  # type: ignore[union-attr]
@@ -282,7 +282,7 @@ def assert_other_run_unharmed(store: FaultyStore, run_id: str, frames: list[str]
     fails and the run recovers from the store like the faulty one (adopting its events, even a
     durable terminal one); a run outside the failed commit simply completes."""
     events = assert_complete_run(frames)
-    if lost == "lost-ack" and store.failed_writes_of(run_id):
+    if lost == "lost-ack" and store.failed_appends_of(run_id):
         assert events[-1]["event"] == "WorkflowCompleted" or events[-1]["reason"] == "crashed"
     else:
         assert events[-1]["event"] == "WorkflowCompleted"

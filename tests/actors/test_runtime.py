@@ -26,7 +26,7 @@ from actors import (
     open_store,
 )
 from actors.events import encode_event
-from actors.store import AppendEvent, CreateRun, RunRecord
+from actors.store import AppendEvents, CreateRun, RunRecord
 from tests.actors.helpers import (
     follow_into,
     assert_complete_run,
@@ -440,9 +440,9 @@ async def test_a_run_left_running_by_a_dead_process_is_closed_as_interrupted(tmp
     kinds_written = ["WorkflowStarted", "StepStarted", "StepProgress", "StepProgress"]
     written = [encode_event(info, i, kind, {"content": f"c{i}"}).frame for i, kind in enumerate(kinds_written)]
     async with open_store(f"sqlite:{path}") as store:
-        await store.commit([CreateRun(RunRecord(info, RunStatus.RUNNING, time.time())), AppendEvent("dead-run", 0, written[0])])
-        await store.commit([AppendEvent("dead-run", i, written[i]) for i in (1, 2)])
-        await store.commit([AppendEvent("dead-run", 3, written[3])])
+        await store.commit([CreateRun(RunRecord(info, RunStatus.RUNNING, time.time())), AppendEvents("dead-run", 0, written[:1])])
+        await store.commit([AppendEvents("dead-run", 1, written[1:3])])
+        await store.commit([AppendEvents("dead-run", 3, written[3:])])
         async with open_runtime(store, catalog_of(chatty_workflow("chatty", 2))) as runtime:
             survivor = await runtime.start("chatty")
             survivor_frames = await follow_all(runtime, survivor.run_id)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from actors.events import RunInfo, RunStatus
 from actors.store import (
-    AppendEvent,
+    AppendEvents,
     CreateRun,
     FinishRun,
     GraphRecord,
@@ -54,12 +54,13 @@ def frame(run_id: str, index: int) -> str:
     return json.dumps({"event": "StepProgress", "run_id": run_id, "event_index": index})
 
 
-def append(run_id: str, index: int) -> AppendEvent:
-    return AppendEvent(run_id, index, frame(run_id, index))
+def append(run_id: str, index: int) -> AppendEvents:
+    return AppendEvents(run_id, index, [frame(run_id, index)])
 
 
-def appends(run_id: str, start: int, stop: int) -> list[AppendEvent]:
-    return [append(run_id, i) for i in range(start, stop)]
+def appends(run_id: str, start: int, stop: int) -> list[AppendEvents]:
+    """The events start..stop-1 as one write, as a run hands them over."""
+    return [AppendEvents(run_id, start, [frame(run_id, i) for i in range(start, stop)])]
 
 
 def indices(frames: list[str]) -> list[int]:
@@ -171,7 +172,7 @@ async def test_events_of_runs_do_not_mix(store: Store) -> None:
 
 async def test_frames_are_stored_verbatim(store: Store) -> None:
     text = '{"event":"StepProgress","content":"é🙂 \\"quoted\\"\\n","event_index":0}'
-    await store.commit([create("r"), AppendEvent("r", 0, text)])
+    await store.commit([create("r"), AppendEvents("r", 0, [text])])
     assert await store.read_events("r", 0, 1) == [text]
 
 
@@ -182,10 +183,21 @@ async def test_a_duplicate_event_index_is_refused_and_changes_nothing(store: Sto
     """A commit is all or none: a duplicate (run_id, idx) fails the whole commit."""
     await store.commit([create("r"), *appends("r", 0, 3)])
     with pytest.raises(StoreError):
-        await store.commit([append("r", 3), AppendEvent("r", 1, "duplicate")])
+        await store.commit([append("r", 3), AppendEvents("r", 1, ["duplicate"])])
     assert await store.read_events("r", 0, 10) == [frame("r", i) for i in range(3)]
     await store.commit([append("r", 3)])  # the store is still usable
     assert await store.count_events("r") == 4
+
+
+async def test_an_append_of_several_events_overlapping_the_history_is_refused_whole(
+    store: Store,
+) -> None:
+    await store.commit([create("r"), *appends("r", 0, 3)])
+    with pytest.raises(StoreError):
+        await store.commit(appends("r", 2, 5))
+    assert await store.read_events("r", 0, 10) == [frame("r", i) for i in range(3)]
+    await store.commit(appends("r", 3, 5))
+    assert await store.read_events("r", 0, 10) == [frame("r", i) for i in range(5)]
 
 
 async def test_a_duplicate_run_is_refused(store: Store) -> None:

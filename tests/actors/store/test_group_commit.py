@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors.store.base import AppendEvent, StoreError, Write
+from actors.store.base import AppendEvents, StoreError, Write
 from actors.store.group_commit import GroupCommitter
 
 
@@ -28,7 +28,7 @@ class Applier:
     entered: trio.Event = attrs.field(factory=trio.Event)
 
     async def __call__(self, batch: list[Sequence[Write]]) -> None:
-        frames = [[w.frame for w in writes if isinstance(w, AppendEvent)] for writes in batch]
+        frames = [[f for w in writes if isinstance(w, AppendEvents) for f in w.frames] for writes in batch]
         self.entered.set()
         if self.gate is not None:
             gate, self.gate = self.gate, None
@@ -44,7 +44,7 @@ class Applier:
 
 
 def write(name: str, index: int = 0) -> list[Write]:
-    return [AppendEvent(name, index, name)]
+    return [AppendEvents(name, index, [name])]
 
 
 @attrs.define

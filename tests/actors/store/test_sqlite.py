@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from actors.events import RunStatus
-from actors.store import AppendEvent, FinishRun, StoreError
+from actors.store import AppendEvents, FinishRun, StoreError
 from actors.store import sqlite as sqlite_store
 from actors.store.sqlite import EVENT_ROWS_PER_STATEMENT, SQLiteStore, open_sqlite_store
 from tests.actors.store.test_contract import append, appends, create, frame, info
@@ -72,13 +72,13 @@ async def test_committed_rows_are_on_disk_for_another_connection(path: Path) -> 
 
 
 async def concurrent_commits(
-    store: SQLiteStore, commits: dict[str, list[AppendEvent]]
+    store: SQLiteStore, commits: dict[str, list[AppendEvents]]
 ) -> tuple[dict[str, BaseException | None], int]:
     """Start every commit at once (they all queue before the writer's next round); return each
     caller's outcome and how many rounds the writer took for them."""
     results: dict[str, BaseException | None] = {}
 
-    async def commit(name: str, writes: list[AppendEvent]) -> None:
+    async def commit(name: str, writes: list[AppendEvents]) -> None:
         try:
             await store.commit(writes)
         except StoreError as error:

@@ -1,0 +1,123 @@
+"""The feed between a run and one follower: batches in, batches out, bounded, never blocking."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+from hypothesis import given
+from hypothesis import strategies as st
+
+from actors.events import Event
+from actors.feed import Feed
+
+
+def events(start: int, stop: int) -> list[Event]:
+    return [Event(i, "StepProgress", f"frame {i}") for i in range(start, stop)]
+
+
+def indices(taken: list[Event]) -> list[int]:
+    return [event.index for event in taken]
+
+
+async def test_batches_come_out_in_order_at_most_the_asked_number_at_a_time() -> None:
+    feed = Feed(10)
+    assert feed.push(events(0, 3))
+    assert feed.push(events(3, 7))
+    assert indices(await feed.take(5)) == [0, 1, 2, 3, 4]
+    assert indices(await feed.take(5)) == [5, 6]
+
+
+async def test_take_waits_for_a_push() -> None:
+    feed = Feed(4)
+    taken: list[Event] = []
+
+    async def follower() -> None:
+        taken.extend(await feed.take(100))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follower)
+        await trio.testing.wait_all_tasks_blocked()
+        assert taken == []
+        feed.push(events(0, 2))
+    assert indices(taken) == [0, 1]
+
+
+async def test_a_push_that_does_not_fit_adds_what_fits_then_the_feed_is_lagged_and_closed() -> None:
+    feed = Feed(4)
+    assert feed.push(events(0, 3))
+    assert not feed.push(events(3, 6))
+    assert feed.lagged and feed.closed
+    assert not feed.push(events(6, 7))  # closed: the run drops it
+    assert indices(await feed.take(100)) == [0, 1, 2, 3]
+    assert await feed.take(100) == []
+
+
+async def test_a_feed_closed_by_its_follower_refuses_pushes_without_being_lagged() -> None:
+    feed = Feed(4)
+    feed.close()
+    assert not feed.push(events(0, 1))
+    assert not feed.lagged
+    assert await feed.take(100) == []
+
+
+async def test_closing_wakes_a_waiting_follower() -> None:
+    feed = Feed(4)
+    taken: list[list[Event]] = []
+
+    async def follower() -> None:
+        taken.append(await feed.take(100))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follower)
+        await trio.testing.wait_all_tasks_blocked()
+        feed.close()
+    assert taken == [[]]
+
+
+async def test_take_is_a_checkpoint_even_with_events_waiting() -> None:
+    feed = Feed(4)
+    feed.push(events(0, 1))
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await feed.take(100)
+    assert scope.cancelled_caught
+    assert indices(await feed.take(100)) == [0]  # nothing was taken by the cancelled call
+
+
+def test_a_feed_holds_at_least_one_event() -> None:
+    with pytest.raises(ValueError, match="capacity must be at least 1, not 0"):
+        Feed(0)
+
+
+@given(
+    capacity=st.integers(1, 8),
+    steps=st.lists(st.one_of(st.integers(1, 6), st.integers(-6, -1)), max_size=40),
+)
+def test_what_comes_out_is_what_went_in_in_order_until_the_feed_overflows(
+    capacity: int, steps: list[int]
+) -> None:
+    """Positive steps have the run push that many events, negative ones have the follower take
+    up to that many. The follower gets what the feed accepted, in order, without a gap; the feed
+    accepts everything until a push finds too little room, takes what fits, and is lagged."""
+
+    async def main() -> None:
+        feed = Feed(capacity)
+        published = accepted = 0
+        out: list[Event] = []
+        for step in steps:
+            if step > 0:
+                if not feed.closed:
+                    accepted += min(step, capacity - (accepted - len(out)))
+                feed.push(events(published, published + step))
+                published += step
+            elif len(out) < accepted:
+                batch = await feed.take(-step)
+                assert 0 < len(batch) <= -step
+                out += batch
+        if len(out) < accepted:
+            out += await feed.take(capacity)
+        assert indices(out) == list(range(accepted))
+        assert feed.lagged is (accepted < published)
+
+    trio.run(main)
