@@ -1,45 +1,53 @@
 """A feed: the live events of one subscription, which its run pushes in without ever waiting.
 
-A run publishes the events of a commit together, so a feed takes them as a batch (`push`) and
-its follower takes all that is waiting as a batch (`take`): one wake-up and one list operation a
-batch, where a channel costs a send and a receive per event. A feed holds at most `capacity`
-events. A push that does not fit adds what fits, marks the feed `lagged` and closes it: the run
-drops it, and its follower reads what it missed from the history and subscribes again (see
-`actors.follow`). Either side may close the feed; a closed feed still hands over what it holds.
+A run publishes the events of a commit together, so a feed takes them as a batch of frames with
+the index of the first (`push`), and its follower takes all that is waiting the same way
+(`take`): one wake-up and one list operation a batch, where a channel costs a send and a
+receive per event, and no object per event. A feed holds at most `capacity` events. A push
+that does not fit adds what fits, marks the feed `lagged` and closes it: the run drops it, and
+its follower reads what it missed from the history and subscribes again (see `actors.follow`).
+The push carrying the run's terminal event marks the feed `ended` and closes it. The follower
+closes its feed when it stops; a closed feed still hands over what it holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import trio
-
-from actors.events import Event
 
 
 class Feed:
-    __slots__ = ("capacity", "lagged", "closed", "_events", "_arrived")
+    __slots__ = ("capacity", "lagged", "ended", "closed", "_first", "_frames", "_arrived")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError(f"a feed's capacity must be at least 1, not {capacity}")
         self.capacity = capacity
         self.lagged = False
+        self.ended = False
         self.closed = False
-        self._events: list[Event] = []
+        self._first = 0  # the index of the event of `_frames[0]`
+        self._frames: list[str] = []
         self._arrived = trio.Event()
 
-    def push(self, events: Sequence[Event]) -> bool:
-        """Add `events`; False if the feed is (now) closed and the run should drop it."""
+    def push(self, first: int, frames: list[str], *, last: bool = False) -> bool:
+        """Add the frames of the run's next events, of indices `first`, `first + 1`, ...; `last`
+        if the run's terminal event is the last of them. Returns whether the feed takes more:
+        False once it is closed, and the run then drops it."""
         if self.closed:
             return False
-        room = self.capacity - len(self._events)
-        if len(events) > room:
-            self._events += events[:room]
+        if not self._frames:
+            self._first = first
+        room = self.capacity - len(self._frames)
+        if len(frames) > room:
+            self._frames += frames[:room]
             self.lagged = True
             self.close()
             return False
-        self._events += events
+        self._frames += frames
+        if last:
+            self.ended = True
+            self.close()
+            return False
         self._arrived.set()
         return True
 
@@ -47,20 +55,23 @@ class Feed:
         self.closed = True
         self._arrived.set()
 
-    async def take(self, most: int) -> list[Event]:
-        """Wait until events are waiting, then take up to `most` of them, oldest first; [] once
-        the feed is closed and empty. A checkpoint either way."""
-        if self._events:
+    async def take(self, most: int) -> tuple[int, list[str]]:
+        """Wait until events are waiting, then take up to `most` of them, oldest first: the
+        index of the first and their frames; no frames once the feed is closed and empty. A
+        checkpoint either way."""
+        if self._frames:
             await trio.lowlevel.checkpoint()
-        while not self._events:
+        while not self._frames:
             if self.closed:
                 await trio.lowlevel.checkpoint()
-                return []
+                return self._first, []
             self._arrived = trio.Event()
             await self._arrived.wait()
-        if len(self._events) <= most:
-            events, self._events = self._events, []
-            return events
-        events = self._events[:most]
-        del self._events[:most]
-        return events
+        first = self._first
+        if len(self._frames) <= most:
+            frames, self._frames = self._frames, []
+            return first, frames
+        frames = self._frames[:most]
+        del self._frames[:most]
+        self._first = first + most
+        return first, frames

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
-from actors.events import TERMINAL_EVENTS
 from actors.run import Snapshot
 
 PAGE = 1000  # most frames read from the store, or handed to the consumer, at once
@@ -94,27 +93,22 @@ class Follow:
         return cursor
 
     async def _live(self, snapshot: Snapshot, cursor: int, send: SendFrames) -> tuple[int, bool]:
-        """Deliver from the feed until the terminal event (ended) or until the feed ends or
-        skips ahead (subscribe again from the cursor). Each batch is what the feed holds once
-        the consumer is ready for more."""
+        """Deliver from the feed until it ends with the terminal event (ended), or until it stops
+        early or skips ahead (subscribe again from the cursor). Each batch is what the feed holds
+        once the consumer is ready for more."""
         feed = snapshot.feed
         assert feed is not None
         try:
-            while events := await feed.take(PAGE):
-                batch: list[str] = []
-                for event in events:
-                    if event.index == cursor:
-                        batch.append(event.frame)
-                        cursor += 1
-                        if event.kind in TERMINAL_EVENTS:
-                            await send(batch)
-                            return cursor, True
-                    elif event.index > cursor:
-                        if batch:
-                            await send(batch)
-                        return cursor, False
-                if batch:
-                    await send(batch)
-            return cursor, False
+            while True:
+                first, frames = await feed.take(PAGE)
+                if not frames:
+                    return cursor, feed.ended
+                if first > cursor:
+                    return cursor, False
+                if first < cursor:
+                    frames = frames[cursor - first :]
+                if frames:
+                    await send(frames)
+                    cursor += len(frames)
         finally:
             feed.close()

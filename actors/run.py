@@ -40,7 +40,6 @@ from actors.events import (
     WORKFLOW_COMPLETED,
     WORKFLOW_ERROR,
     WORKFLOW_STARTED,
-    Event,
     EventEncoder,
     RunInfo,
     RunStatus,
@@ -99,11 +98,11 @@ class Cancel:
 RunMessage = Subscribe | Cancel
 
 
-def closing_writes(info: RunInfo, index: int, error: str, reason: str) -> tuple[Event, list[Write]]:
-    """The terminal `WorkflowError` that closes a run at `index`, and the writes that record it."""
-    event = encode_event(info, index, WORKFLOW_ERROR, {"error": error, "reason": reason})
+def closing_writes(info: RunInfo, index: int, error: str, reason: str) -> list[Write]:
+    """The writes that close a run at `index` with a terminal `WorkflowError`."""
+    frame = encode_event(info, index, WORKFLOW_ERROR, {"error": error, "reason": reason})
     finish = FinishRun(info.run_id, RunStatus.ERROR, time.time(), index + 1)
-    return event, [AppendEvents(info.run_id, index, [event.frame]), finish]
+    return [AppendEvents(info.run_id, index, [frame]), finish]
 
 
 class RunActor:
@@ -131,8 +130,11 @@ class RunActor:
         self._feeds: set[Feed] = set()
         self._body_scope = trio.CancelScope()
         self._cancel_reason: str | None = None
-        self._queue: list[Event] = []  # appended, not yet taken by a commit
-        self._in_flight: list[Event] = []  # taken by a commit, not yet published
+        # the frames of the events appended and not yet taken by a commit, which are the last
+        # ones (up to `_next_index`), and of those taken by a commit and not yet published,
+        # which come right after the history
+        self._queue: list[str] = []
+        self._in_flight: list[str] = []
         self._finish: FinishRun | None = None  # the write of the terminal event, once appended
         self._next_index = 0
         self._ended = False  # a terminal event is queued: nothing may follow it
@@ -273,29 +275,32 @@ class RunActor:
     def take_writes(self) -> list[Write]:
         if self._store_failure is not None or not self._queue:
             return []  # nothing may be written after a lost event; recovery clears the queue
-        events = self._in_flight = self._queue
+        frames = self._in_flight = self._queue
         self._queue = []
-        first = events[0].index
-        writes: list[Write] = [AppendEvents(self.run_id, first, [e.frame for e in events])]
+        first = self._next_index - len(frames)
+        writes: list[Write] = [AppendEvents(self.run_id, first, frames)]
         if first == 0:
             writes.insert(0, CreateRun(RunRecord(self.info, RunStatus.RUNNING, self.created_at)))
-        if events[-1].kind in TERMINAL_EVENTS and self._finish is not None:
+        if self._finish is not None:  # the terminal event is the last one appended
             writes.append(self._finish)
         return writes
 
     def published(self) -> None:
-        events, self._in_flight = self._in_flight, []
-        if not events:
+        frames, self._in_flight = self._in_flight, []
+        if not frames:
             return
+        first = len(self.history)
         stats = self.stats
-        stats.events_appended += len(events)
-        if events[0].index == 0:
+        stats.events_appended += len(frames)
+        if first == 0:
             stats.runs_started += 1
-        if events[-1].kind in TERMINAL_EVENTS and self._finish is not None:
-            stats.runs_finished[self._finish.status] += 1
-            self.status = self._finish.status
-            self.finished_at = self._finish.finished_at
-        self._publish(events)
+        finish = self._finish
+        last = finish is not None and finish.event_count == first + len(frames)
+        if last:
+            stats.runs_finished[finish.status] += 1
+            self.status = finish.status
+            self.finished_at = finish.finished_at
+        self._publish(first, frames, last)
 
     def failed(self, failure: StoreError) -> None:
         """Nothing more is written, and the body (which may be waiting on something else for
@@ -314,16 +319,12 @@ class RunActor:
         if self._store_failure is not None:
             raise self._store_failure
 
-    def _publish(self, events: list[Event]) -> None:
-        """Add durable events, in index order, to the history and to every feed."""
-        self.history += [event.frame for event in events]
+    def _publish(self, first: int, frames: list[str], last: bool) -> None:
+        """Add the frames of durable events, from index `first` on, to the history and to every
+        feed; `last` if the terminal event is among them, which ends every feed."""
+        self.history += frames
         if self._feeds:
-            for feed in [feed for feed in self._feeds if not feed.push(events)]:
-                self._feeds.discard(feed)
-        if events[-1].kind in TERMINAL_EVENTS:
-            for feed in self._feeds:
-                feed.close()
-            self._feeds.clear()
+            self._feeds = {feed for feed in self._feeds if feed.push(first, frames, last=last)}
 
     async def _reload_history(self) -> None:
         """The store is the truth after a crash: it may hold events never published (the commit

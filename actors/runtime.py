@@ -220,7 +220,7 @@ async def close_interrupted_runs(store: Store) -> int:
     closed = 0
     for record in await store.unfinished_runs():
         index = await store.count_events(record.info.run_id)
-        _, writes = closing_writes(
+        writes = closing_writes(
             record.info,
             index,
             error="interrupted: the server stopped while this run was running",

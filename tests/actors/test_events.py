@@ -20,7 +20,6 @@ from actors.events import (
     WORKFLOW_COMPLETED,
     WORKFLOW_ERROR,
     WORKFLOW_STARTED,
-    Event,
     RunInfo,
     RunStatus,
     EventEncoder,
@@ -42,10 +41,10 @@ HEADER = ["created_at", "event", "workflow_id", "workflow_name", "session_id", "
 
 
 def test_field_order_header_then_own_fields_then_event_index() -> None:
-    event = encode_event(
+    frame = encode_event(
         RUN, 3, STEP_STARTED, {"step_name": "research", "step_index": 0, "step_id": "x"}
     )
-    body = json.loads(event.frame)
+    body = json.loads(frame)
     assert list(body) == [*HEADER, "step_name", "step_index", "step_id", "event_index"]
     assert body["event"] == STEP_STARTED
     assert body["workflow_id"] == RUN.workflow_id
@@ -58,13 +57,13 @@ def test_field_order_header_then_own_fields_then_event_index() -> None:
 
 
 def test_none_fields_are_dropped_other_falsy_values_kept() -> None:
-    event = encode_event(
+    frame = encode_event(
         RUN,
         0,
         STEP_PROGRESS,
         {"content": None, "data": None, "step_index": 0, "text": "", "ok": False, "items": []},
     )
-    body = json.loads(event.frame)
+    body = json.loads(frame)
     assert "content" not in body and "data" not in body
     assert body["step_index"] == 0 and body["text"] == "" and body["ok"] is False
     assert body["items"] == []
@@ -73,30 +72,28 @@ def test_none_fields_are_dropped_other_falsy_values_kept() -> None:
 
 def test_nested_values_are_kept_as_given() -> None:
     nested = {"content": "c", "error": None, "metrics": {"steps": {}, "duration": 1.5}}
-    body = json.loads(encode_event(RUN, 7, "StepOutput", {"step_output": nested}).frame)
+    body = json.loads(encode_event(RUN, 7, "StepOutput", {"step_output": nested}))
     assert body["step_output"] == nested  # only top-level None fields are dropped
 
 
 def test_user_id_and_message_are_not_part_of_the_event() -> None:
-    body = json.loads(encode_event(RUN, 0, WORKFLOW_STARTED, {}).frame)
+    body = json.loads(encode_event(RUN, 0, WORKFLOW_STARTED, {}))
     assert list(body) == [*HEADER, "event_index"]
     assert "user_id" not in body and "message" not in body
 
 
-def test_event_carries_index_kind_and_compact_frame_text() -> None:
+def test_the_frame_is_compact_text_with_the_time_in_whole_seconds() -> None:
     before = int(time.time())
-    event = encode_event(RUN, 5, WORKFLOW_COMPLETED, {"content": "done"})
+    frame = encode_event(RUN, 5, WORKFLOW_COMPLETED, {"content": "done"})
     after = int(time.time())
-    assert isinstance(event, Event)
-    assert (event.index, event.kind) == (5, WORKFLOW_COMPLETED)
-    assert isinstance(event.frame, str) and "\n" not in event.frame
-    created_at = json.loads(event.frame)["created_at"]
+    assert isinstance(frame, str) and "\n" not in frame and ", " not in frame
+    created_at = json.loads(frame)["created_at"]
     assert isinstance(created_at, int) and before <= created_at <= after
 
 
 def test_unicode_is_encoded_as_utf8_text() -> None:
-    event = encode_event(RUN, 0, STEP_PROGRESS, {"content": "é🙂"})
-    assert json.loads(event.frame)["content"] == "é🙂"
+    frame = encode_event(RUN, 0, STEP_PROGRESS, {"content": "é🙂"})
+    assert json.loads(frame)["content"] == "é🙂"
 
 
 @pytest.mark.parametrize(
@@ -144,5 +141,18 @@ def test_the_run_encoder_gives_the_frame_encode_event_gives(
 ) -> None:
     fast = EventEncoder(run).encode(index, kind, fields)
     reference = encode_event(run, index, kind, fields)
-    assert (fast.index, fast.kind) == (reference.index, reference.kind)
-    assert without_created_at(fast.frame) == without_created_at(reference.frame)
+    assert without_created_at(fast) == without_created_at(reference)
+
+
+def test_the_run_encoder_takes_the_time_of_each_event_across_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The encoder keeps the head of a frame for the second it was made in: an event in a later
+    second, of a kind seen before, has that later second."""
+    clock = iter([100.2, 100.9, 101.0, 105.5, 105.7])
+    monkeypatch.setattr(time, "time", lambda: next(clock))
+    encoder = EventEncoder(RUN)
+    kinds = [STEP_PROGRESS, STEP_PROGRESS, STEP_PROGRESS, STEP_PROGRESS, STEP_STARTED]
+    frames = [encoder.encode(i, kind, {"content": i}) for i, kind in enumerate(kinds)]
+    assert [json.loads(f)["created_at"] for f in frames] == [100, 100, 101, 105, 105]
+    assert [json.loads(f)["event"] for f in frames] == kinds

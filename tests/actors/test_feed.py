@@ -8,62 +8,80 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.events import Event
 from actors.feed import Feed
 
 
-def events(start: int, stop: int) -> list[Event]:
-    return [Event(i, "StepProgress", f"frame {i}") for i in range(start, stop)]
+def frames(start: int, stop: int) -> list[str]:
+    return [f"frame {i}" for i in range(start, stop)]
 
 
-def indices(taken: list[Event]) -> list[int]:
-    return [event.index for event in taken]
+def indices(taken: tuple[int, list[str]]) -> list[int]:
+    """The indices of a taken batch, checked against its frames."""
+    first, batch = taken
+    assert batch == frames(first, first + len(batch))
+    return list(range(first, first + len(batch)))
 
 
 async def test_batches_come_out_in_order_at_most_the_asked_number_at_a_time() -> None:
     feed = Feed(10)
-    assert feed.push(events(0, 3))
-    assert feed.push(events(3, 7))
+    assert feed.push(0, frames(0, 3))
+    assert feed.push(3, frames(3, 7))
     assert indices(await feed.take(5)) == [0, 1, 2, 3, 4]
     assert indices(await feed.take(5)) == [5, 6]
+    assert feed.push(7, frames(7, 8))
+    assert indices(await feed.take(5)) == [7]
 
 
 async def test_take_waits_for_a_push() -> None:
     feed = Feed(4)
-    taken: list[Event] = []
+    taken: list[tuple[int, list[str]]] = []
 
     async def follower() -> None:
-        taken.extend(await feed.take(100))
+        taken.append(await feed.take(100))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(follower)
         await trio.testing.wait_all_tasks_blocked()
         assert taken == []
-        feed.push(events(0, 2))
-    assert indices(taken) == [0, 1]
+        feed.push(5, frames(5, 7))
+    assert [indices(batch) for batch in taken] == [[5, 6]]
 
 
 async def test_a_push_that_does_not_fit_adds_what_fits_then_the_feed_is_lagged_and_closed() -> None:
     feed = Feed(4)
-    assert feed.push(events(0, 3))
-    assert not feed.push(events(3, 6))
-    assert feed.lagged and feed.closed
-    assert not feed.push(events(6, 7))  # closed: the run drops it
+    assert feed.push(0, frames(0, 3))
+    assert not feed.push(3, frames(3, 6))
+    assert feed.lagged and feed.closed and not feed.ended
+    assert not feed.push(6, frames(6, 7))  # closed: the run drops it
     assert indices(await feed.take(100)) == [0, 1, 2, 3]
-    assert await feed.take(100) == []
+    assert indices(await feed.take(100)) == []
+
+
+async def test_the_push_of_the_terminal_event_ends_the_feed() -> None:
+    feed = Feed(4)
+    assert not feed.push(0, frames(0, 2), last=True)
+    assert feed.ended and feed.closed and not feed.lagged
+    assert indices(await feed.take(100)) == [0, 1]
+    assert indices(await feed.take(100)) == []
+
+
+async def test_a_terminal_event_that_does_not_fit_leaves_the_feed_lagged_not_ended() -> None:
+    feed = Feed(2)
+    assert not feed.push(0, frames(0, 3), last=True)
+    assert feed.lagged and not feed.ended
 
 
 async def test_a_feed_closed_by_its_follower_refuses_pushes_without_being_lagged() -> None:
     feed = Feed(4)
     feed.close()
-    assert not feed.push(events(0, 1))
-    assert not feed.lagged
-    assert await feed.take(100) == []
+    assert not feed.push(0, frames(0, 1))
+    assert not feed.lagged and not feed.ended
+    assert indices(await feed.take(100)) == []
 
 
 async def test_closing_wakes_a_waiting_follower() -> None:
     feed = Feed(4)
-    taken: list[list[Event]] = []
+    taken: list[tuple[int, list[str]]] = []
 
     async def follower() -> None:
         taken.append(await feed.take(100))
@@ -72,12 +90,12 @@ async def test_closing_wakes_a_waiting_follower() -> None:
         nursery.start_soon(follower)
         await trio.testing.wait_all_tasks_blocked()
         feed.close()
-    assert taken == [[]]
+    assert [batch for _, batch in taken] == [[]]
 
 
 async def test_take_is_a_checkpoint_even_with_events_waiting() -> None:
     feed = Feed(4)
-    feed.push(events(0, 1))
+    feed.push(0, frames(0, 1))
     with trio.CancelScope() as scope:
         scope.cancel()
         await feed.take(100)
@@ -104,20 +122,20 @@ def test_what_comes_out_is_what_went_in_in_order_until_the_feed_overflows(
     async def main() -> None:
         feed = Feed(capacity)
         published = accepted = 0
-        out: list[Event] = []
+        out: list[int] = []
         for step in steps:
             if step > 0:
                 if not feed.closed:
                     accepted += min(step, capacity - (accepted - len(out)))
-                feed.push(events(published, published + step))
+                feed.push(published, frames(published, published + step))
                 published += step
             elif len(out) < accepted:
-                batch = await feed.take(-step)
+                batch = indices(await feed.take(-step))
                 assert 0 < len(batch) <= -step
                 out += batch
         if len(out) < accepted:
-            out += await feed.take(capacity)
-        assert indices(out) == list(range(accepted))
+            out += indices(await feed.take(capacity))
+        assert out == list(range(accepted))
         assert feed.lagged is (accepted < published)
 
     trio.run(main)

@@ -438,7 +438,7 @@ async def test_a_run_left_running_by_a_dead_process_is_closed_as_interrupted(tmp
     path = tmp_path / "rt.db"
     info = RunInfo("dead-run", "chatty", "Chatty", "session-1", None, "hello")
     kinds_written = ["WorkflowStarted", "StepStarted", "StepProgress", "StepProgress"]
-    written = [encode_event(info, i, kind, {"content": f"c{i}"}).frame for i, kind in enumerate(kinds_written)]
+    written = [encode_event(info, i, kind, {"content": f"c{i}"}) for i, kind in enumerate(kinds_written)]
     async with open_store(f"sqlite:{path}") as store:
         await store.commit([CreateRun(RunRecord(info, RunStatus.RUNNING, time.time())), AppendEvents("dead-run", 0, written[:1])])
         await store.commit([AppendEvents("dead-run", 1, written[1:3])])

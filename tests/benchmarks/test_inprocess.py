@@ -17,8 +17,8 @@ ENCODER = EventEncoder(RUN)
 
 def frame(index: int, reserved_key: bool) -> str:
     if reserved_key:  # a field named like the envelope's: `encode_event` puts it elsewhere
-        return encode_event(RUN, index, "StepProgress", {"event_index": -1, "content": "x"}).frame
-    return ENCODER.encode(index, "StepProgress", {"content": "x"}).frame
+        return encode_event(RUN, index, "StepProgress", {"event_index": -1, "content": "x"})
+    return ENCODER.encode(index, "StepProgress", {"content": "x"})
 
 
 @given(

@@ -181,7 +181,7 @@ async def test_a_cancelled_run_gives_status_cancelled_with_the_reason_and_no_com
 
 @pytest.mark.parametrize("kind", ["StepProgress", "StepOutput", "SomethingNew"])
 def test_events_the_graph_protocol_does_not_speak_give_no_frames(kind: str) -> None:
-    event = orjson.loads(encode_event(INFO, 3, kind, {"content": "x"}).frame)
+    event = orjson.loads(encode_event(INFO, 3, kind, {"content": "x"}))
     assert graph_protocol.frames_for(event, GraphRunView("run-1", {})) == []
 
 
