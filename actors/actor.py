@@ -73,6 +73,11 @@ class Mailbox(Generic[M]):
     def address(self) -> Address[M]:
         return Address(self.name, self.send)
 
+    def finish(self) -> None:
+        """Take no new messages; the task serving the mailbox answers those queued, then
+        returns."""
+        self.send.close()
+
     def close(self) -> None:
         """Stop for good: fail the replies of queued requests, then refuse new messages."""
         while True:
@@ -108,10 +113,14 @@ class Address(Generic[M]):
 
 
 async def serve_mailbox(mailbox: Mailbox[M], handle: Callable[[M], Awaitable[None]]) -> None:
-    """Take messages one at a time until cancelled. If the handler raises, the reply of the
-    message in hand is failed with that error before it propagates to the supervisor."""
+    """Take messages one at a time until cancelled, or until the mailbox is finished and every
+    message queued is handled. If the handler raises, the reply of the message in hand is failed
+    with that error before it propagates to the supervisor."""
     while True:
-        message = await mailbox.receive.receive()
+        try:
+            message = await mailbox.receive.receive()
+        except trio.EndOfChannel:
+            return
         try:
             await handle(message)
         except BaseException as error:

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import attrs
@@ -160,19 +161,21 @@ class RunActor:
 
     async def run(self) -> None:
         """First incarnation: run the workflow body to its terminal event."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(serve_mailbox, self.mailbox, self._handle)
-            await self._execute()
-            nursery.cancel_scope.cancel()
-        self._close()
+        await self._serving_mailbox(self._execute)
 
     async def recover(self, crash: Exception) -> None:
         """After a crash: close the run from its durable history with a terminal error."""
+        await self._serving_mailbox(partial(self._end_after_crash, crash))
+
+    async def _serving_mailbox(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Serve the mailbox while `work` runs. Then the mailbox takes no more messages: its task
+        answers those queued from the final state and returns (in trio, a task that returns
+        costs half as much as one cancelled), and the run refuses everything from then on."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(serve_mailbox, self.mailbox, self._handle)
-            await self._end_after_crash(crash)
-            nursery.cancel_scope.cancel()
-        self._close()
+            await work()
+            self.mailbox.finish()
+        self.abandon()
 
     async def give_up(self, crash: Exception) -> None:
         """The supervisor stopped restarting this run: record its end if the store still lets us,
@@ -375,19 +378,6 @@ class RunActor:
         self._cancel_reason = reason
         self._body_scope.cancel()
         return True
-
-    def _close(self) -> None:
-        """The run is over: answer what is queued from the final state, then refuse more."""
-        while True:
-            try:
-                message = self.mailbox.receive.receive_nowait()
-            except trio.WouldBlock:
-                break
-            try:
-                self._answer(message)
-            except Exception as error:
-                message.reply.fail(error)
-        self.abandon()
 
     def abandon(self) -> None:
         """Refuse further messages and end every feed; followers then read the store. Also what

@@ -145,6 +145,22 @@ async def test_many_concurrent_asks_each_get_their_own_answer() -> None:
     assert sorted(answers) == list(range(1, 51))
 
 
+async def test_a_finished_mailbox_is_served_to_its_last_message_and_takes_no_more() -> None:
+    mailbox: Mailbox[object] = Mailbox.open("finishing")
+    counter = Counter(mailbox)
+    address: Address[object] = mailbox.address
+    address.tell(Note("a"))
+    asked = Reply[int]()
+    address.tell(Add(4, asked))
+    mailbox.finish()
+    with pytest.raises(ActorGone, match="finishing"):
+        address.tell(Note("late"))
+    with trio.fail_after(5):
+        await serve_mailbox(mailbox, counter.handle)  # returns by itself
+    assert counter.notes == ["a"]
+    assert await asked.wait() == 4
+
+
 async def test_tell_to_a_closed_mailbox_raises_actor_gone() -> None:
     mailbox: Mailbox[object] = Mailbox.open("gone")
     address = mailbox.address
