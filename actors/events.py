@@ -99,8 +99,6 @@ class EventEncoder:
         self._heads: dict[str, tuple[float, str]] = {}
 
     def encode(self, index: int, kind: str, fields: dict[str, Any]) -> str:
-        if None in fields.values():
-            fields = {key: value for key, value in fields.items() if value is not None}
         if not RESERVED_KEYS.isdisjoint(fields):
             return encode_event(self.run, index, kind, fields)
         now = time.time()
@@ -109,10 +107,12 @@ class EventEncoder:
             second = int(now)
             head = f'{{"created_at":{second},"event":{orjson.dumps(kind).decode()},{self._run_part}'
             self._heads[kind] = (second + 1.0, head)
-        if fields:
-            own = orjson.dumps(fields).decode()
-            return f'{head},{own[1:-1]},"event_index":{index}}}'
-        return f'{head},"event_index":{index}}}'
+        own = orjson.dumps(fields)
+        if b":null" in own:  # maybe a None-valued field (or a nested null, or a string)
+            own = orjson.dumps({key: value for key, value in fields.items() if value is not None})
+        if own == b"{}":
+            return f'{head},"event_index":{index}}}'
+        return f'{head},{own.decode()[1:-1]},"event_index":{index}}}'
 
 
 def final_status(kind: str, cancelled: bool) -> RunStatus | None:
