@@ -55,17 +55,25 @@ async def store_of(kind: str) -> AsyncIterator[Store]:
                 yield store
 
 
+def frame_endings(count: int) -> list[str]:
+    """How the frames of the events 0 .. count-1 end, as the encoder writes them."""
+    return [f'"event_index":{index}}}' for index in range(count)]
+
+
 @attrs.define
 class InOrder:
     """A subscriber's check that a run's frames carry the indices 0, 1, 2, ... The encoder ends
-    every frame with its index, so only a frame that does not end with the index due is parsed."""
+    every frame with its index, so only a frame that does not end as `endings` (shared by all
+    runs) says for its index is parsed."""
 
     run_id: str
+    endings: Sequence[str]
     delivered: int = 0
 
     def take(self, frames: Sequence[str]) -> None:
+        endings = self.endings
         for frame in frames:
-            if not frame.endswith(f'"event_index":{self.delivered}}}'):
+            if self.delivered >= len(endings) or not frame.endswith(endings[self.delivered]):
                 index = orjson.loads(frame)["event_index"]
                 if index != self.delivered:
                     raise AssertionError(
@@ -74,11 +82,13 @@ class InOrder:
             self.delivered += 1
 
 
-async def follow_one(runtime: Runtime, expected: int) -> int:
-    """Start a run, follow it to its end, check the indices; return the events delivered."""
+async def follow_one(runtime: Runtime, endings: Sequence[str]) -> int:
+    """Start a run, follow it to its end, check the indices against `endings` (one per event
+    expected); return the events delivered."""
+    expected = len(endings)
     info = await runtime.start(WORKFLOW_ID)
     follow = await runtime.follow(info.run_id, 0)
-    in_order = InOrder(info.run_id)
+    in_order = InOrder(info.run_id, endings)
 
     async def check(frames: list[str]) -> None:
         in_order.take(frames)
@@ -93,6 +103,7 @@ async def measure(store_kind: str, runs: int, events_per_run: int, concurrency: 
     catalog = WorkflowCatalog()
     catalog.add(Burst(events_per_run))
     expected = events_per_run + 2  # WorkflowStarted ... WorkflowCompleted
+    endings = frame_endings(expected)
     bar = ProgressBar(f"inprocess {store_kind}", runs, "runs")
     done = 0
     limiter = trio.CapacityLimiter(concurrency)
@@ -101,7 +112,7 @@ async def measure(store_kind: str, runs: int, events_per_run: int, concurrency: 
         async def one() -> None:
             nonlocal done
             async with limiter:
-                await follow_one(runtime, expected)
+                await follow_one(runtime, endings)
             done += 1
 
         async def show() -> None:

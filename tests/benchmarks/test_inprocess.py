@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.events import EventEncoder, RunInfo, encode_event
-from benchmarks.scenarios.inprocess import InOrder
+from benchmarks.scenarios.inprocess import InOrder, frame_endings
 
 RUN = RunInfo("run-1", "burst", "Burst", "session-1", message="m")
 ENCODER = EventEncoder(RUN)
@@ -30,7 +30,7 @@ def test_the_check_passes_exactly_the_indices_in_order(
     indices: list[int], reserved: list[bool], cut: int
 ) -> None:
     frames = [frame(index, reserved[i]) for i, index in enumerate(indices)]
-    check = InOrder(RUN.run_id)
+    check = InOrder(RUN.run_id, frame_endings(len(indices) // 2))  # past them: parsed
     in_order = indices == list(range(len(indices)))
     batches = [frames[i : i + cut] for i in range(0, len(frames), cut)]
     if in_order:
@@ -46,6 +46,6 @@ def test_the_check_passes_exactly_the_indices_in_order(
 def test_a_frame_with_its_index_elsewhere_is_parsed() -> None:
     reserved = frame(0, reserved_key=True)
     assert not reserved.endswith('"event_index":0}')
-    check = InOrder(RUN.run_id)
+    check = InOrder(RUN.run_id, frame_endings(2))
     check.take([reserved, frame(1, reserved_key=False)])
     assert check.delivered == 2
