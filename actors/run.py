@@ -1,21 +1,22 @@
 """The run actor: one per run, owning the run's state, event log, subscribers and workflow body.
 
 Its tasks (the mailbox loop and the body) live in the actor's own nursery. Appending an event
-is `_append`: take the next index, encode once, queue it and, if the queue was empty, tell the
-runtime's publisher (see `actors.publisher`). The publisher takes each ready run's queue as one
-write (`take_writes`: one `AppendEvents`, plus `CreateRun` or `FinishRun` at either end of the
-run), commits the writes of many runs at once and then calls `published`: the run `_publish`es
-the batch, adding its frames to the in-memory history and pushing the batch, without waiting,
-into every subscriber's bounded feed (`actors.feed`). So an event is published only once durable, and a body that emits quickly runs ahead of the store by
-at most `MAX_QUEUED` events instead of waiting a round trip per event. The run's own last
-events (`_emit_durably`) wait until they are published; when no publisher runs (the runtime is
+is `_append`: take the next index, encode once, queue the frame and, if the queue was empty,
+tell the runtime's publisher (see `actors.publisher`). The publisher takes each ready run's queue
+as one write (`take_writes`: one `AppendEvents`, with `CreateRun` or `FinishRun` at either end
+of the run), commits the writes of many runs at once and then calls `published`: the run
+`_publish`es the batch, adding its frames to the in-memory history and pushing the batch,
+without waiting, into every subscriber's bounded feed (`actors.feed`). So an event is published
+only once durable, and a body that emits quickly runs ahead of the store by at most
+`MAX_QUEUED` events instead of waiting a round trip per event. The run's own last events
+(`_emit_durably`) wait until they are published; when no publisher runs (the runtime is
 shutting down) the run commits and publishes them itself.
 
 `_subscribe` snapshots the history and registers a feed with no checkpoint in between, and
 `_publish` has none either, so a subscriber gets every event exactly once: those before its
-snapshot in the backlog, the rest live. A feed too full for a published batch is
-dropped and marked lagged; its follower reads what it missed from the history and subscribes
-again (see `actors.follow`). A slow subscriber thus never blocks the run or other subscribers,
+snapshot in the backlog, the rest live. A feed too full for a published batch is dropped and
+marked lagged; its follower reads what it missed from the history and subscribes again (see
+`actors.follow`). A slow subscriber thus never blocks the run or other subscribers,
 and never loses events.
 
 If the actor itself crashes (a store failure, a bug in its own code), its supervisor starts
