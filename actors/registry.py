@@ -15,7 +15,7 @@ import trio
 from actors.actor import ActorGone, Address, Mailbox, Reply, serve_mailbox
 from actors.events import RunInfo
 from actors.publisher import Publisher
-from actors.run import Cancel, RunActor, RunMessage
+from actors.run import Cancel, RunActor, RunMessage, Snapshot
 from actors.store.base import Store
 from actors.supervisor import ChildSpec, Restart, Supervisor
 from actors.workflows.catalog import WorkflowDefinition
@@ -29,9 +29,13 @@ class RegistryClosed(Exception):
 
 @attrs.frozen
 class StartRun:
+    """Answered, if `subscribe`, with a subscription from the run's first event, taken before
+    the run begins; else with None."""
+
     info: RunInfo
     workflow: WorkflowDefinition
-    reply: Reply[Address[RunMessage]]
+    subscribe: bool
+    reply: Reply[Snapshot | None]
 
 
 @attrs.frozen
@@ -96,7 +100,7 @@ class Registry:
     async def _handle(self, message: RegistryMessage) -> None:
         if isinstance(message, StartRun):
             if self.accepting:
-                message.reply.set(self._start(message.info, message.workflow))
+                message.reply.set(self._start(message.info, message.workflow, message.subscribe))
             else:
                 message.reply.fail(RegistryClosed())
         elif isinstance(message, StopAccepting):
@@ -114,7 +118,9 @@ class Registry:
         else:
             raise TypeError(f"registry got a message it does not understand: {message!r}")
 
-    def _start(self, info: RunInfo, workflow: WorkflowDefinition) -> Address[RunMessage]:
+    def _start(
+        self, info: RunInfo, workflow: WorkflowDefinition, subscribe: bool
+    ) -> Snapshot | None:
         actor = RunActor(
             info,
             workflow,
@@ -123,6 +129,7 @@ class Registry:
             feed_capacity=self.feed_capacity,
         )
         self.live[info.run_id] = actor
+        snapshot = actor.subscribe_before_start() if subscribe else None
 
         def on_exit(error: Exception | None) -> None:
             try:
@@ -140,7 +147,7 @@ class Registry:
                 on_exit=on_exit,
             )
         )
-        return actor.mailbox.address
+        return snapshot
 
     def _cancel_all(self, reason: str) -> int:
         cancelled = 0

@@ -363,6 +363,10 @@ class RunActor:
         else:
             raise TypeError(f"run actor got a message it does not understand: {message!r}")
 
+    def subscribe_before_start(self) -> Snapshot:
+        """A subscription from the first event, for whoever creates the actor, before it runs."""
+        return self._subscribe(0)
+
     def _subscribe(self, start: int) -> Snapshot:
         count = len(self.history)
         if self.status.finished:

@@ -98,6 +98,22 @@ class Runtime:
             self.catalog.get(workflow_id), message, session_id, user_id
         )
 
+    async def start_and_follow(
+        self,
+        workflow_id: str,
+        message: str = "",
+        session_id: str | None = None,
+        user_id: str | None = None,
+    ) -> Follow:
+        """`start`, then `follow` from the first event, in one request: the subscription is
+        taken when the run is created, so a run that ends at once is still followed live
+        instead of read back from the store."""
+        info, snapshot = await self._start(
+            self.catalog.get(workflow_id), message, session_id, user_id, subscribe=True
+        )
+        assert snapshot is not None
+        return self._following(info.run_id, snapshot, 0)
+
     async def start_workflow(
         self,
         workflow: WorkflowDefinition,
@@ -107,6 +123,18 @@ class Runtime:
     ) -> RunInfo:
         """Start a run of a workflow that is not in the catalog (a graph run, made per request);
         raises RuntimeClosing."""
+        info, _ = await self._start(workflow, message, session_id, user_id, subscribe=False)
+        return info
+
+    async def _start(
+        self,
+        workflow: WorkflowDefinition,
+        message: str,
+        session_id: str | None,
+        user_id: str | None,
+        *,
+        subscribe: bool,
+    ) -> tuple[RunInfo, Snapshot | None]:
         if self.closing:
             raise RuntimeClosing()
         info = RunInfo(
@@ -117,8 +145,10 @@ class Runtime:
             user_id=user_id,
             message=message,
         )
-        await self._ask_registry(lambda reply: StartRun(info, workflow, reply))
-        return info
+        snapshot = await self._ask_registry(
+            lambda reply: StartRun(info, workflow, subscribe, reply)
+        )
+        return info, snapshot
 
     async def _ask_registry(self, make: Callable[[Reply[T]], RegistryMessage]) -> T:
         """Ask the registry; once it is closed (shutdown began, or the runtime has exited) every
@@ -132,9 +162,11 @@ class Runtime:
         """Subscribe to `run_id` from event `start` (ignored for a finished run, which replays in
         full). Raises UnknownRun, IndexBeyondRun."""
         snapshot = await self._subscribe(run_id, start)
+        return self._following(run_id, snapshot, 0 if snapshot.status.finished else start)
+
+    def _following(self, run_id: str, snapshot: Snapshot, start: int) -> Follow:
         self.stats.subscriptions += 1
-        first = 0 if snapshot.status.finished else start
-        return Follow(snapshot, first, self._resubscriber(run_id), self.store.read_events)
+        return Follow(snapshot, start, self._resubscriber(run_id), self.store.read_events)
 
     def _resubscriber(self, run_id: str) -> Resubscribe:
         """How a follower of `run_id` subscribes again from its cursor."""

@@ -110,10 +110,9 @@ class WorkflowSocket:
         elif isinstance(command, Authenticate):
             await self._authenticate(command)
         elif isinstance(command, StartWorkflow):
-            info = await self.runtime.start(
+            follow = await self.runtime.start_and_follow(
                 command.workflow_id, command.message, command.session_id, command.user_id
             )
-            follow = await self.runtime.follow(info.run_id, 0)
             self._start_pump(nursery, follow, Mode.STARTED)
         elif isinstance(command, Reconnect):
             await self._reconnect(command, nursery)

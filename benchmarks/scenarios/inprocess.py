@@ -86,16 +86,15 @@ async def follow_one(runtime: Runtime, endings: Sequence[str]) -> int:
     """Start a run, follow it to its end, check the indices against `endings` (one per event
     expected); return the events delivered."""
     expected = len(endings)
-    info = await runtime.start(WORKFLOW_ID)
-    follow = await runtime.follow(info.run_id, 0)
-    in_order = InOrder(info.run_id, endings)
+    follow = await runtime.start_and_follow(WORKFLOW_ID)
+    in_order = InOrder(follow.run_id, endings)
 
     async def check(frames: list[str]) -> None:
         in_order.take(frames)
 
     await follow.stream_batches(check)
     if in_order.delivered != expected:
-        raise AssertionError(f"run {info.run_id}: {in_order.delivered} events, expected {expected}")
+        raise AssertionError(f"run {follow.run_id}: {in_order.delivered} events, expected {expected}")
     return in_order.delivered
 
 

@@ -4,6 +4,7 @@ finished runs replay byte-for-byte, runs a dead process left running are closed 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import time
@@ -79,6 +80,45 @@ async def test_start_returns_the_run_info_and_the_run_carries_it() -> None:
     assert (info.workflow_id, info.workflow_name, info.session_id, info.user_id) == ("chatty", "Chatty", "s-1", "u-1")
     assert record.info == info
     assert {(e["run_id"], e["session_id"], e["workflow_id"]) for e in events} == {(info.run_id, "s-1", "chatty")}
+
+
+async def test_start_and_follow_follows_live_even_a_run_that_ends_before_it_is_read(
+    tmp_path: Path,
+) -> None:
+    """The subscription is taken with the run's creation: read only after the run has ended, it
+    still delivers every event from its feed, not from the store (a `start` then `follow` at
+    that moment gets the stored history instead)."""
+    async with open_store(f"sqlite:{tmp_path / 's.db'}") as store:
+        async with open_runtime(store, catalog_of(chatty_workflow("chatty", 5))) as runtime:
+            follow = await runtime.start_and_follow("chatty", "m", "s-1", "u-1")
+            other = await runtime.start("chatty")
+            with trio.fail_after(10):
+                while runtime.live_runs:
+                    await trio.sleep(0.01)
+                frames: list[str] = []
+
+                async def take(batch: Sequence[str]) -> None:
+                    frames.extend(batch)
+
+                await follow.stream_batches(take)
+                late = await runtime.follow(other.run_id)
+            record = await runtime.get_run(follow.run_id)
+        stored = await stored_frames(store, follow.run_id)
+    assert follow.snapshot.feed is not None and follow.snapshot.first == 0
+    assert late.snapshot.feed is None and late.snapshot.frames is None  # from the store
+    events = assert_complete_run(frames)
+    assert events[-1]["event"] == "WorkflowCompleted"
+    assert frames == stored
+    assert (record.info.session_id, record.info.user_id, record.info.message) == ("s-1", "u-1", "m")
+    assert record.status is RunStatus.COMPLETED
+
+
+async def test_start_and_follow_refuses_an_unknown_workflow() -> None:
+    async with open_store("memory") as store:
+        async with open_runtime(store, catalog_of(chatty_workflow("chatty", 1))) as runtime:
+            with pytest.raises(UnknownWorkflow, match="Workflow nope not found"):
+                await runtime.start_and_follow("nope")
+            assert await runtime.list_runs() == []
 
 
 async def test_following_beyond_the_event_count_of_a_running_run_raises_index_beyond_run() -> None:
