@@ -32,7 +32,8 @@ async def test_batches_come_out_in_order_at_most_the_asked_number_at_a_time() ->
     assert indices(await feed.take(5)) == [7]
 
 
-async def test_take_waits_for_a_push() -> None:
+@pytest.mark.parametrize("wake", ["push", "close"])
+async def test_a_waiting_follower_wakes_for_a_push_or_for_the_close(wake: str) -> None:
     feed = Feed(4)
     taken: list[tuple[int, list[str]]] = []
 
@@ -43,8 +44,11 @@ async def test_take_waits_for_a_push() -> None:
         nursery.start_soon(follower)
         await trio.testing.wait_all_tasks_blocked()
         assert taken == []
-        feed.push(5, frames(5, 7))
-    assert [indices(batch) for batch in taken] == [[5, 6]]
+        if wake == "push":
+            feed.push(5, frames(5, 7))
+        else:
+            feed.close()
+    assert [indices(batch) for batch in taken] == ([[5, 6]] if wake == "push" else [[]])
 
 
 async def test_a_push_that_does_not_fit_adds_what_fits_then_the_feed_is_lagged_and_closed() -> None:
@@ -77,20 +81,6 @@ async def test_a_feed_closed_by_its_follower_refuses_pushes_without_being_lagged
     assert not feed.push(0, frames(0, 1))
     assert not feed.lagged and not feed.ended
     assert indices(await feed.take(100)) == []
-
-
-async def test_closing_wakes_a_waiting_follower() -> None:
-    feed = Feed(4)
-    taken: list[tuple[int, list[str]]] = []
-
-    async def follower() -> None:
-        taken.append(await feed.take(100))
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(follower)
-        await trio.testing.wait_all_tasks_blocked()
-        feed.close()
-    assert [batch for _, batch in taken] == [[]]
 
 
 async def test_take_is_a_checkpoint_even_with_events_waiting() -> None:
