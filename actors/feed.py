@@ -16,7 +16,7 @@ import trio
 
 
 class Feed:
-    __slots__ = ("capacity", "lagged", "ended", "closed", "_first", "_frames", "_arrived")
+    __slots__ = ("_arrived", "_first", "_frames", "capacity", "closed", "ended", "lagged")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:

@@ -50,7 +50,15 @@ from actors.events import (
 )
 from actors.feed import Feed
 from actors.publisher import Publisher
-from actors.store.base import AppendEvents, CreateRun, FinishRun, RunRecord, Store, StoreError, Write
+from actors.store.base import (
+    AppendEvents,
+    CreateRun,
+    FinishRun,
+    RunRecord,
+    Store,
+    StoreError,
+    Write,
+)
 from actors.workflows.catalog import WorkflowDefinition, WorkflowFailed
 
 log = logging.getLogger(__name__)

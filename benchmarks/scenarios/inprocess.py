@@ -63,8 +63,8 @@ def frame_endings(count: int) -> list[str]:
 @attrs.define
 class InOrder:
     """A subscriber's check that a run's frames carry the indices 0, 1, 2, ... The encoder ends
-    every frame with its index, so only a frame that does not end as `endings` (shared by all
-    runs) says for its index is parsed."""
+    every frame with its index, so a frame is parsed only when it does not end as
+    `endings[index]` (made once, shared by all runs) says."""
 
     run_id: str
     endings: Sequence[str]
@@ -94,7 +94,9 @@ async def follow_one(runtime: Runtime, endings: Sequence[str]) -> int:
 
     await follow.stream_batches(check)
     if in_order.delivered != expected:
-        raise AssertionError(f"run {follow.run_id}: {in_order.delivered} events, expected {expected}")
+        raise AssertionError(
+            f"run {follow.run_id}: {in_order.delivered} events, expected {expected}"
+        )
     return in_order.delivered
 
 

@@ -64,7 +64,9 @@ class Ledger:
         return self.in_flight
 
     def published(self) -> None:
-        self.published_frames += [f for w in self.in_flight if isinstance(w, AppendEvents) for f in w.frames]
+        self.published_frames += [
+            f for w in self.in_flight if isinstance(w, AppendEvents) for f in w.frames
+        ]
         self.in_flight = []
 
     def failed(self, failure: StoreError) -> None:

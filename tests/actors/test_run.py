@@ -93,7 +93,9 @@ async def test_concurrent_runs_of_every_ending_all_have_gap_free_indices(tmp_pat
     )
 
     def fourth_event_of_a_crashing_run(write: Write) -> bool:
-        if not isinstance(write, AppendEvents) or not write.first <= 3 < write.first + len(write.frames):
+        if not isinstance(write, AppendEvents):
+            return False
+        if not write.first <= 3 < write.first + len(write.frames):
             return False
         event = json.loads(write.frames[3 - write.first])
         return event["workflow_id"] == "crashing" and event["event"] == "StepProgress"

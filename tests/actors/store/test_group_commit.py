@@ -28,7 +28,9 @@ class Applier:
     entered: trio.Event = attrs.field(factory=trio.Event)
 
     async def __call__(self, batch: list[Sequence[Write]]) -> None:
-        frames = [[f for w in writes if isinstance(w, AppendEvents) for f in w.frames] for writes in batch]
+        frames = [
+            [f for w in writes if isinstance(w, AppendEvents) for f in w.frames] for writes in batch
+        ]
         self.entered.set()
         if self.gate is not None:
             gate, self.gate = self.gate, None
