@@ -108,11 +108,11 @@ class Runtime:
         """`start`, then `follow` from the first event, in one request: the subscription is
         taken when the run is created, so a run that ends at once is still followed live
         instead of read back from the store."""
-        info, snapshot = await self._start(
+        _, snapshot = await self._start(
             self.catalog.get(workflow_id), message, session_id, user_id, subscribe=True
         )
         assert snapshot is not None
-        return self._following(info.run_id, snapshot, 0)
+        return self._following(snapshot, 0)
 
     async def start_workflow(
         self,
@@ -162,11 +162,11 @@ class Runtime:
         """Subscribe to `run_id` from event `start` (ignored for a finished run, which replays in
         full). Raises UnknownRun, IndexBeyondRun."""
         snapshot = await self._subscribe(run_id, start)
-        return self._following(run_id, snapshot, 0 if snapshot.status.finished else start)
+        return self._following(snapshot, 0 if snapshot.status.finished else start)
 
-    def _following(self, run_id: str, snapshot: Snapshot, start: int) -> Follow:
+    def _following(self, snapshot: Snapshot, start: int) -> Follow:
         self.stats.subscriptions += 1
-        return Follow(snapshot, start, self._resubscriber(run_id), self.store.read_events)
+        return Follow(snapshot, start, self._resubscriber(snapshot.run_id), self.store.read_events)
 
     def _resubscriber(self, run_id: str) -> Resubscribe:
         """How a follower of `run_id` subscribes again from its cursor."""

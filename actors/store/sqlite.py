@@ -184,11 +184,11 @@ def _insert_events(connection: sqlite3.Connection, appends: list[AppendEvents]) 
 
 
 def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None:
-    creates, events, finishes, graphs = [], [], [], []
+    creates, appends, finishes, graphs = [], [], [], []
     for writes in batch:
         for write in writes:
             if isinstance(write, AppendEvents):
-                events.append(write)
+                appends.append(write)
             elif isinstance(write, CreateRun):
                 r = write.record
                 i = r.info
@@ -208,8 +208,8 @@ def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None
             connection.executemany(
                 f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", creates
             )
-        if events:
-            _insert_events(connection, events)
+        if appends:
+            _insert_events(connection, appends)
         if finishes:
             connection.executemany(
                 "UPDATE runs SET status=?, finished_at=?, event_count=? WHERE run_id=?", finishes
