@@ -6,21 +6,30 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from actors.store.base import (
+    FIRST_EPOCH,
     AppendEvents,
+    CheckWritable,
+    ClaimRun,
     CreateRun,
     FinishRun,
     GraphRecord,
     RunRecord,
     SaveGraph,
+    StorageFailed,
     Store,
     StoreError,
+    StoreInUse,
     Write,
+    WriteRefused,
 )
 from actors.store.memory import MemoryStore, open_memory_store
 from actors.store.sqlite import SQLiteStore, open_sqlite_store
 
 __all__ = [
+    "FIRST_EPOCH",
     "AppendEvents",
+    "CheckWritable",
+    "ClaimRun",
     "CreateRun",
     "FinishRun",
     "GraphRecord",
@@ -28,9 +37,12 @@ __all__ = [
     "RunRecord",
     "SQLiteStore",
     "SaveGraph",
+    "StorageFailed",
     "Store",
     "StoreError",
+    "StoreInUse",
     "Write",
+    "WriteRefused",
     "open_store",
     "parse_store_url",
 ]

@@ -1,9 +1,19 @@
 """The store interface: what every store (memory, SQLite, later Redis) must offer the runtime.
 
-Writes are plain data (`CreateRun`, `AppendEvents`, `FinishRun`, `SaveGraph`) handed to `commit`,
-which returns only once they are durable in that store; a run publishes an event only after that.
-Reads serve replay of finished runs, recovery, the HTTP listing, and graph definitions (a graph id
-works across restarts).
+Writes are plain data (`CreateRun`, `AppendEvents`, `FinishRun`, `ClaimRun`, `SaveGraph`,
+`CheckWritable`) handed to `commit`, which returns only once they are durable in that store; a
+run publishes an event only after that. Reads serve replay of finished runs, recovery, the HTTP
+listing, and graph definitions (a graph id works across restarts).
+
+The fence: one writer per run, enforced by the store, never by timing. A run's record holds the
+epoch of its writer (the incarnation that may write it, `FIRST_EPOCH` for the one that created
+it) and its event count, which is the index its next event must have. Every append and finish
+names the writer's epoch and the index it expects to be next, and the store refuses it
+(`WriteRefused`, the whole commit and nothing of it applied) unless both match and the run is
+still running. An incarnation that takes a run over (recovery after a crash, the close of a run
+interrupted by a stopped server) first commits `ClaimRun` with the next epoch, in the same commit
+as its own writes: from then on every write of an older incarnation is refused, however late it
+arrives. A store that cannot write at all raises `StorageFailed` instead.
 """
 
 from __future__ import annotations
@@ -16,13 +26,17 @@ import attrs
 from actors.events import RunInfo, RunStatus
 
 
+FIRST_EPOCH = 1  # the epoch of the incarnation that creates a run
+
+
 @attrs.frozen
 class RunRecord:
     info: RunInfo
     status: RunStatus
     created_at: float
     finished_at: float | None = None
-    event_count: int = 0  # kept up to date when the run finishes; live runs report their own
+    event_count: int = 0  # durable events: the index the run's next event must have
+    epoch: int = FIRST_EPOCH  # the incarnation that may write the run
 
 
 @attrs.frozen
@@ -33,19 +47,34 @@ class CreateRun:
 @attrs.frozen
 class AppendEvents:
     """Consecutive events of one run: `frames[i]` is the event of index `first + i`. A run hands
-    over everything it appended since its last commit as one write."""
+    over everything it appended since its last commit as one write. Refused unless `first` is
+    the run's event count and `epoch` its writer's."""
 
     run_id: str
     first: int
     frames: Sequence[str]
+    epoch: int = FIRST_EPOCH
 
 
 @attrs.frozen
 class FinishRun:
+    """The run ends with `status` after `event_count` events; refused unless that is the run's
+    event count and `epoch` its writer's."""
+
     run_id: str
     status: RunStatus
     finished_at: float
     event_count: int
+    epoch: int = FIRST_EPOCH
+
+
+@attrs.frozen
+class ClaimRun:
+    """The incarnation of `epoch` owns the running run from now on; refused unless the run's
+    epoch is `epoch - 1`, so of two incarnations claiming the same run one wins."""
+
+    run_id: str
+    epoch: int
 
 
 @attrs.frozen
@@ -63,16 +92,40 @@ class SaveGraph:
     graph: GraphRecord
 
 
-Write = CreateRun | AppendEvents | FinishRun | SaveGraph
+@attrs.frozen
+class CheckWritable:
+    """Writes a little and nothing that is read: whether the store can write again after it
+    failed (`StorageFailed`)."""
+
+    checked_at: float
+
+
+Write = CreateRun | AppendEvents | FinishRun | ClaimRun | SaveGraph | CheckWritable
 
 
 class StoreError(Exception):
-    """A write could not be made durable."""
+    """A commit was not made durable; nothing of it was applied."""
+
+
+class WriteRefused(StoreError):
+    """The store refused a write that does not fit what it holds: an append or finish of an
+    older incarnation or not at the run's next index, a run or graph that already exists. The
+    store itself is fine."""
+
+
+class StorageFailed(StoreError):
+    """The store could not write: the disk is full, an I/O error, the store is closed. The
+    message names the store's own error."""
+
+
+class StoreInUse(Exception):
+    """Another process owns the store (`runcast serve` takes a store for itself alone)."""
 
 
 class Store(Protocol):
     async def commit(self, writes: Sequence[Write]) -> None:
-        """Make `writes` durable, all or none; return once they are."""
+        """Make `writes` durable, all or none, in order; return once they are. Raises
+        WriteRefused or StorageFailed, with nothing applied."""
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
@@ -82,7 +135,8 @@ class Store(Protocol):
     async def read_events(self, run_id: str, start: int, limit: int) -> list[str]:
         """Frames of `run_id` from index `start`, at most `limit`, in index order."""
 
-    async def count_events(self, run_id: str) -> int: ...
+    async def count_events(self, run_id: str) -> int:
+        """The run's durable events, the index of its next one (0 for an unknown run)."""
 
     async def unfinished_runs(self) -> list[RunRecord]:
         """Runs whose status is still RUNNING: at start-up these were interrupted."""

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import trio
 
 from actors.actor import Reply
-from actors.store.base import StoreError, Write
+from actors.store.base import StorageFailed, StoreError, Write
 
 ApplyBatch = Callable[[list[Sequence[Write]]], Awaitable[None]]
 
@@ -30,7 +30,7 @@ class GroupCommitter:
 
     async def commit(self, writes: Sequence[Write]) -> None:
         if self._closing or not self._running:
-            raise StoreError("the store is closed")
+            raise StorageFailed("the store is closed")
         reply: Reply[None] = Reply()
         self._pending.append((writes, reply))
         self._wakeup.set()
@@ -54,7 +54,7 @@ class GroupCommitter:
         finally:
             self._running = False
             for _, reply in self._pending:  # only when cancelled: nobody will write these
-                reply.fail(StoreError("the store's writer stopped"))
+                reply.fail(StorageFailed("the store's writer stopped"))
             self._pending.clear()
 
     def close(self) -> None:
@@ -70,8 +70,10 @@ class GroupCommitter:
             for writes, reply in batch:
                 try:
                     await self._apply([writes])
+                except StoreError as error:
+                    reply.fail(error)
                 except Exception as error:
-                    reply.fail(StoreError(f"commit failed: {error}"))
+                    reply.fail(StorageFailed(f"commit failed: {type(error).__name__}: {error}"))
                 else:
                     self.writes += len(writes)
                     reply.set(None)

@@ -2,7 +2,8 @@
 
 For tests, benchmarks of the runtime's ceiling, and deployments that need no history across
 restarts. Commits apply at once, with one checkpoint so that a run emitting in a tight loop still
-lets the scheduler run.
+lets the scheduler run. The fence (`actors.store.base`) is checked for the whole commit before
+anything of it is applied, as a transaction would.
 """
 
 from __future__ import annotations
@@ -10,19 +11,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-import attrs
 import trio
 
 from actors.events import RunStatus
 from actors.store.base import (
     AppendEvents,
-    CreateRun,
     GraphRecord,
     RunRecord,
     SaveGraph,
-    StoreError,
+    StorageFailed,
     Write,
+    WriteRefused,
 )
+from actors.store.fence import check
 
 
 class MemoryStore:
@@ -34,50 +35,24 @@ class MemoryStore:
 
     async def commit(self, writes: Sequence[Write]) -> None:
         if self.closed:
-            raise StoreError("the store is closed")
-        self._check(writes)
+            raise StorageFailed("the store is closed")
+        runs = self._check(writes)
         for write in writes:
-            if isinstance(write, CreateRun):
-                run_id = write.record.info.run_id
-                self._runs[run_id] = write.record
-                self._events.setdefault(run_id, [])
-            elif isinstance(write, AppendEvents):
-                self._events[write.run_id] += write.frames
+            if isinstance(write, AppendEvents):
+                self._events.setdefault(write.run_id, []).extend(write.frames)
             elif isinstance(write, SaveGraph):
                 self._graphs[write.graph.graph_id] = write.graph
-            else:
-                self._runs[write.run_id] = attrs.evolve(
-                    self._runs[write.run_id],
-                    status=write.status,
-                    finished_at=write.finished_at,
-                    event_count=write.event_count,
-                )
+        self._runs.update(runs)
         await trio.lowlevel.checkpoint()
 
-    def _check(self, writes: Sequence[Write]) -> None:
-        """Refuse the whole commit, as a transaction would, if any write does not fit."""
-        created = {w.record.info.run_id for w in writes if isinstance(w, CreateRun)}
-        counts: dict[str, int] = {}
+    def _check(self, writes: Sequence[Write]) -> dict[str, RunRecord]:
+        """The run records as the commit leaves them; raises WriteRefused, before anything is
+        applied, if any write does not fit."""
         graphs = [w.graph.graph_id for w in writes if isinstance(w, SaveGraph)]
         for graph_id in graphs:
             if graph_id in self._graphs or graphs.count(graph_id) > 1:
-                raise StoreError(f"graph {graph_id} already exists")
-        for write in writes:
-            if isinstance(write, SaveGraph):
-                continue
-            if isinstance(write, CreateRun):
-                if write.record.info.run_id in self._runs:
-                    raise StoreError(f"run {write.record.info.run_id} already exists")
-                continue
-            if write.run_id not in self._runs and write.run_id not in created:
-                raise StoreError(f"run {write.run_id} does not exist")
-            if isinstance(write, AppendEvents):
-                expected = counts.get(write.run_id, len(self._events.get(write.run_id, ())))
-                if write.first != expected:
-                    raise StoreError(
-                        f"event {write.first} of run {write.run_id} is not next ({expected})"
-                    )
-                counts[write.run_id] = expected + len(write.frames)
+                raise WriteRefused(f"graph {graph_id} already exists")
+        return check(writes, self._runs.get)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         return self._runs.get(run_id)

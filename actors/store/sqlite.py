@@ -1,4 +1,5 @@
-"""The SQLite store, the embedded default: WAL mode, one writer task with group commit.
+"""The SQLite store, the embedded default: WAL mode, one writer task with group commit, one
+process per file.
 
 Every `commit` joins the writer's next round: one `BEGIN IMMEDIATE ... COMMIT` in a worker thread
 for everything queued meanwhile, so the cost of a round trip is shared by all runs. Reads use a
@@ -19,11 +20,28 @@ to the table's last pages and touches one small index entry per run, instead of 
 page of the table per run. A commit of 400 events of 400 runs (in a file of 80,000 events) took
 14-15 ms with the clustered table and 6-7 ms with this one. A file in the first layout is
 converted when it is opened (`_migrate`).
+
+The fence (`actors.store.base`) lives in the statements themselves: an append is an UPDATE of
+its run's event count that matches only the writer's epoch and the expected next index, and the
+commit is refused (rolled back whole) unless every such UPDATE matched its run. `actors.store.fence`
+then names the write at fault.
+
+One process per file: opening the store takes an exclusive `flock` on `PATH.lock`, which holds
+the owner's process id, before it reads anything, and a second process is refused at once with
+`StoreInUse` naming the file and that process. The kernel releases the lock when the process ends,
+however it ends, so a killed server leaves nothing stale behind.
+
+Errors are SQLite's own: a commit that fails (the disk is full, an I/O error) raises
+`StorageFailed` with SQLite's message, and the store keeps working once the cause is gone. A
+checkpoint that fails is logged and tried again at the next interval.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -35,14 +53,23 @@ import trio
 from actors.events import RunInfo, RunStatus
 from actors.store.base import (
     AppendEvents,
+    CheckWritable,
+    ClaimRun,
     CreateRun,
     FinishRun,
     GraphRecord,
     RunRecord,
     SaveGraph,
+    StorageFailed,
+    StoreError,
+    StoreInUse,
     Write,
+    WriteRefused,
 )
+from actors.store.fence import check
 from actors.store.group_commit import GroupCommitter
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -55,7 +82,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     created_at REAL NOT NULL,
     finished_at REAL,
-    event_count INTEGER NOT NULL
+    event_count INTEGER NOT NULL,
+    epoch INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
@@ -71,11 +99,15 @@ CREATE TABLE IF NOT EXISTS graphs (
     definition TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS writable (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    checked_at REAL NOT NULL
+);
 """
 
 RUN_COLUMNS = (
     "run_id, workflow_id, workflow_name, session_id, user_id, message,"
-    " status, created_at, finished_at, event_count"
+    " status, created_at, finished_at, event_count, epoch"
 )
 
 
@@ -107,13 +139,16 @@ def _begin_writing(connection: sqlite3.Connection) -> None:
 
 @contextmanager
 def _write_transaction(connection: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction: committed if the block ends, rolled back if it raises."""
+    """One write transaction: committed if the block ends, rolled back if it raises. SQLite
+    rolls back on its own after some errors (a full disk among them); a ROLLBACK then would
+    fail too ("no transaction is active") and hide the error that matters."""
     _begin_writing(connection)
     try:
         yield
         connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
         raise
 
 
@@ -121,8 +156,14 @@ EVENTS_CLUSTERED_BY_RUN = "WITHOUT ROWID"  # in the `sql` of the first layout's 
 
 
 def _migrate(connection: sqlite3.Connection) -> None:
-    """Convert an events table of the first layout (clustered by run) to the current one, in one
-    transaction, keeping every row."""
+    """Bring a file of an earlier layout to the current one, each step in one transaction."""
+    _cluster_events_by_insertion(connection)
+    _fence_runs(connection)
+
+
+def _cluster_events_by_insertion(connection: sqlite3.Connection) -> None:
+    """Convert an events table of the first layout (clustered by run) to the current one,
+    keeping every row."""
     row = connection.execute("SELECT sql FROM sqlite_master WHERE name='events'").fetchone()
     if row is None or EVENTS_CLUSTERED_BY_RUN not in row[0].upper():
         return
@@ -138,6 +179,24 @@ def _migrate(connection: sqlite3.Connection) -> None:
         connection.execute("DROP TABLE events_clustered")
 
 
+def _fence_runs(connection: sqlite3.Connection) -> None:
+    """Give a runs table from before the fence its `epoch` column, and each running run the
+    event count the fence checks appends against: one past its highest stored index, so that
+    no stored index is ever used again (a history an unfenced writer left with a gap keeps it,
+    but grows only past its end)."""
+    columns = [row[1] for row in connection.execute("PRAGMA table_info(runs)")]
+    if not columns or "epoch" in columns:
+        return
+    with _write_transaction(connection):
+        connection.execute("ALTER TABLE runs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1")
+        connection.execute(
+            "UPDATE runs SET event_count ="
+            " (SELECT COALESCE(MAX(idx) + 1, 0) FROM events WHERE events.run_id = runs.run_id)"
+            " WHERE status = ?",
+            (RunStatus.RUNNING.value,),
+        )
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
@@ -147,15 +206,16 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def _record(row: tuple) -> RunRecord:  # type: ignore[type-arg]
+def _record(row: tuple) -> RunRecord:  # type: ignore[type-arg]  # a row of RUN_COLUMNS
     run_id, workflow_id, workflow_name, session_id, user_id, message = row[:6]
-    status, created_at, finished_at, event_count = row[6:]
+    status, created_at, finished_at, event_count, epoch = row[6:]
     return RunRecord(
         info=RunInfo(run_id, workflow_id, workflow_name, session_id, user_id, message),
         status=RunStatus(status),
         created_at=created_at,
         finished_at=finished_at,
         event_count=event_count,
+        epoch=epoch,
     )
 
 
@@ -183,42 +243,121 @@ def _insert_events(connection: sqlite3.Connection, appends: list[AppendEvents]) 
         connection.execute(_insert_events_sql(len(chunk) // 3), chunk)
 
 
-def _apply(connection: sqlite3.Connection, batch: list[Sequence[Write]]) -> None:
-    creates, appends, finishes, graphs = [], [], [], []
-    for writes in batch:
-        for write in writes:
-            if isinstance(write, AppendEvents):
-                appends.append(write)
-            elif isinstance(write, CreateRun):
-                r = write.record
-                i = r.info
-                creates.append(
-                    (i.run_id, i.workflow_id, i.workflow_name, i.session_id, i.user_id, i.message,
-                     r.status.value, r.created_at, r.finished_at, r.event_count)
-                )
-            elif isinstance(write, FinishRun):
-                finishes.append(
-                    (write.status.value, write.finished_at, write.event_count, write.run_id)
-                )
-            elif isinstance(write, SaveGraph):
-                g = write.graph
-                graphs.append((g.graph_id, g.name, g.definition, g.created_at))
-    with _write_transaction(connection):
-        if creates:
-            connection.executemany(
-                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", creates
+RUNNING = RunStatus.RUNNING.value
+
+
+class _Unmatched(Exception):
+    """A fenced UPDATE matched no run: the transaction is rolled back, then the refusal named."""
+
+
+def _apply(connection: sqlite3.Connection, path: Path, batch: list[Sequence[Write]]) -> None:
+    """Apply the writes of `batch` in one transaction; raises WriteRefused (nothing applied)
+    if one does not fit, StorageFailed if SQLite could not write."""
+    writes = [write for writes in batch for write in writes]
+    try:
+        with _write_transaction(connection):
+            if not _apply_writes(connection, writes):
+                raise _Unmatched()
+    except _Unmatched:
+        raise WriteRefused(_refusal(connection, writes)) from None
+    except sqlite3.IntegrityError as error:
+        raise WriteRefused(_refusal(connection, writes, str(error))) from None
+    except sqlite3.Error as error:
+        raise StorageFailed(f"{error} (SQLite, writing {path})") from None
+
+
+def _apply_writes(connection: sqlite3.Connection, writes: list[Write]) -> bool:
+    """Execute the writes by kind, claims before creates before appends before finishes:
+    that is the order of the writes of one run in a commit. False if a fenced UPDATE did not
+    match its run (the caller then rolls back)."""
+    claims: list[tuple[object, ...]] = []
+    creates: list[tuple[object, ...]] = []
+    fenced_appends: list[tuple[object, ...]] = []
+    appends: list[AppendEvents] = []
+    finishes: list[tuple[object, ...]] = []
+    graphs: list[tuple[object, ...]] = []
+    checks: list[tuple[object, ...]] = []
+    for write in writes:
+        if isinstance(write, AppendEvents):
+            appends.append(write)
+            fenced_appends.append(
+                (len(write.frames), write.run_id, write.epoch, write.first, RUNNING)
             )
-        if appends:
-            _insert_events(connection, appends)
-        if finishes:
-            connection.executemany(
-                "UPDATE runs SET status=?, finished_at=?, event_count=? WHERE run_id=?", finishes
+        elif isinstance(write, CreateRun):
+            r = write.record
+            i = r.info
+            creates.append(
+                (i.run_id, i.workflow_id, i.workflow_name, i.session_id, i.user_id, i.message,
+                 r.status.value, r.created_at, r.finished_at, r.event_count, r.epoch)
             )
-        if graphs:
-            connection.executemany(
-                "INSERT INTO graphs (graph_id, name, definition, created_at) VALUES (?,?,?,?)",
-                graphs,
+        elif isinstance(write, FinishRun):
+            finishes.append(
+                (write.status.value, write.finished_at, write.run_id, write.epoch,
+                 write.event_count, RUNNING)
             )
+        elif isinstance(write, ClaimRun):
+            claims.append((write.epoch, write.run_id, write.epoch - 1, RUNNING))
+        elif isinstance(write, SaveGraph):
+            g = write.graph
+            graphs.append((g.graph_id, g.name, g.definition, g.created_at))
+        else:
+            checks.append((write.checked_at,))
+    if claims and not _all_match(
+        connection, "UPDATE runs SET epoch=? WHERE run_id=? AND epoch=? AND status=?", claims
+    ):
+        return False
+    if creates:
+        connection.executemany(
+            f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", creates
+        )
+    if appends:
+        if not _all_match(
+            connection,
+            "UPDATE runs SET event_count=event_count+?"
+            " WHERE run_id=? AND epoch=? AND event_count=? AND status=?",
+            fenced_appends,
+        ):
+            return False
+        _insert_events(connection, appends)
+    if finishes and not _all_match(
+        connection,
+        "UPDATE runs SET status=?, finished_at=?"
+        " WHERE run_id=? AND epoch=? AND event_count=? AND status=?",
+        finishes,
+    ):
+        return False
+    if graphs:
+        connection.executemany(
+            "INSERT INTO graphs (graph_id, name, definition, created_at) VALUES (?,?,?,?)",
+            graphs,
+        )
+    if checks:
+        connection.executemany(
+            "INSERT OR REPLACE INTO writable (id, checked_at) VALUES (1, ?)", checks
+        )
+    return True
+
+
+def _all_match(connection: sqlite3.Connection, sql: str, rows: list[tuple[object, ...]]) -> bool:
+    """Run a fenced UPDATE once per row; whether each matched its run (a run is one row)."""
+    return connection.executemany(sql, rows).rowcount == len(rows)
+
+
+def _refusal(connection: sqlite3.Connection, writes: list[Write], fallback: str = "") -> str:
+    """What was refused, read after the rollback: the fence's words for the first write that
+    does not fit, or else SQLite's (a graph id that exists already)."""
+
+    def current(run_id: str) -> RunRecord | None:
+        row = connection.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,)
+        ).fetchone()
+        return None if row is None else _record(row)
+
+    try:
+        check(writes, current)
+    except WriteRefused as refused:
+        return str(refused)
+    return fallback or "the commit did not fit the store"
 
 
 def _checkpoint(connection: sqlite3.Connection) -> None:
@@ -231,12 +370,39 @@ def _checkpoint(connection: sqlite3.Connection) -> None:
         connection.execute("PRAGMA wal_checkpoint(RESTART)")
 
 
+def _lock(path: Path) -> int:
+    """Take the store's lock, `PATH.lock`, and write this process's id into it; the file
+    descriptor holding the lock. Raises StoreInUse when another process holds it."""
+    lock_path = path.with_name(path.name + ".lock")
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(descriptor)
+        raise StoreInUse(
+            f"the store {path} is in use by another runcast process (pid {holder}, holding"
+            f" {lock_path}); stop it, or give this server another --store"
+        ) from None
+    except BaseException:
+        os.close(descriptor)
+        raise
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    return descriptor
+
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._writer = _connect(path)
-        _migrate(self._writer)
-        self._writer.executescript(SCHEMA)
+        self._lock = _lock(path)
+        try:
+            self._writer = _connect(path)
+            _migrate(self._writer)
+            self._writer.executescript(SCHEMA)
+        except BaseException:
+            os.close(self._lock)
+            raise
         self._writer.execute("PRAGMA busy_timeout=0")  # from now on, see `_begin_writing`
         self._reader = _connect(path)
         self._read_lock = trio.Lock()
@@ -246,7 +412,7 @@ class SQLiteStore:
         self.checkpoints = 0
 
     async def _apply_batch(self, batch: list[Sequence[Write]]) -> None:
-        await trio.to_thread.run_sync(_apply, self._writer, batch)
+        await trio.to_thread.run_sync(_apply, self._writer, self.path, batch)
 
     async def commit(self, writes: Sequence[Write]) -> None:
         await self.committer.commit(writes)
@@ -257,9 +423,19 @@ class SQLiteStore:
         """Checkpoint every `CHECKPOINT_INTERVAL` seconds until `stop_checkpoints`."""
         with self._checkpoints:
             task_status.started()
+            failing = False
             while True:
                 await trio.sleep(CHECKPOINT_INTERVAL)
-                await self.checkpoint()
+                try:
+                    await self.checkpoint()
+                except sqlite3.Error as error:
+                    if not failing:
+                        log.warning("checkpoint of %s failed, retrying: %s", self.path, error)
+                    failing = True
+                else:
+                    if failing:
+                        log.info("checkpoint of %s works again", self.path)
+                    failing = False
 
     def stop_checkpoints(self) -> None:
         self._checkpoints.cancel()
@@ -297,8 +473,8 @@ class SQLiteStore:
         return [frame for (frame,) in rows]
 
     async def count_events(self, run_id: str) -> int:
-        rows = await self._query("SELECT COUNT(*) FROM events WHERE run_id=?", (run_id,))
-        return int(rows[0][0])
+        rows = await self._query("SELECT event_count FROM runs WHERE run_id=?", (run_id,))
+        return int(rows[0][0]) if rows else 0
 
     async def unfinished_runs(self) -> list[RunRecord]:
         rows = await self._query(
@@ -318,6 +494,7 @@ class SQLiteStore:
         self._checkpointer.close()
         self._reader.close()
         self._writer.close()
+        os.close(self._lock)
 
 
 @asynccontextmanager

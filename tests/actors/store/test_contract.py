@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -18,7 +19,9 @@ from hypothesis import strategies as st
 
 from actors.events import RunInfo, RunStatus
 from actors.store import (
+    FIRST_EPOCH,
     AppendEvents,
+    ClaimRun,
     CreateRun,
     FinishRun,
     GraphRecord,
@@ -26,6 +29,8 @@ from actors.store import (
     SaveGraph,
     Store,
     StoreError,
+    Write,
+    WriteRefused,
     open_store,
     parse_store_url,
 )
@@ -239,6 +244,125 @@ async def test_commits_after_close_are_refused(opener: Opener, tmp_path: Path) -
         await store.commit([create("r")])
     with pytest.raises(StoreError):
         await store.commit([append("r", 0)])
+
+
+# --- the fence: one writer per run, by epoch and next index --------------------------------------
+
+
+async def test_an_append_that_leaves_a_gap_is_refused(store: Store) -> None:
+    await store.commit([create("r"), *appends("r", 0, 2)])
+    with pytest.raises(WriteRefused, match="event 5 of run r is not next \\(2\\)"):
+        await store.commit(appends("r", 5, 7))
+    assert await store.count_events("r") == 2
+    assert await store.read_events("r", 0, 10) == [frame("r", i) for i in range(2)]
+
+
+async def test_after_a_claim_the_older_epoch_can_neither_append_nor_finish(store: Store) -> None:
+    await store.commit([create("r"), *appends("r", 0, 2)])
+    await store.commit([ClaimRun("r", 2)])
+    with pytest.raises(WriteRefused, match="written by epoch 2, not by epoch 1"):
+        await store.commit(appends("r", 2, 4))
+    with pytest.raises(WriteRefused, match="written by epoch 2, not by epoch 1"):
+        await store.commit([FinishRun("r", RunStatus.COMPLETED, 2.0, 2)])
+    await store.commit(
+        [AppendEvents("r", 2, [frame("r", 2)], epoch=2), FinishRun("r", RunStatus.ERROR, 3.0, 3, epoch=2)]
+    )
+    got = await store.get_run("r")
+    assert got is not None
+    assert (got.status, got.event_count, got.epoch) == (RunStatus.ERROR, 3, 2)
+    assert await store.read_events("r", 0, 10) == [frame("r", i) for i in range(3)]
+
+
+async def test_of_two_claims_of_the_same_epoch_one_wins(store: Store) -> None:
+    await store.commit([create("r")])
+    await store.commit([ClaimRun("r", 2)])
+    with pytest.raises(WriteRefused, match="cannot be claimed for epoch 2"):
+        await store.commit([ClaimRun("r", 2)])
+    with pytest.raises(WriteRefused, match="cannot be claimed for epoch 4"):
+        await store.commit([ClaimRun("r", 4)])
+    got = await store.get_run("r")
+    assert got is not None and got.epoch == 2
+
+
+async def test_a_claim_and_the_claimers_writes_are_one_commit(store: Store) -> None:
+    """A refused write after the claim refuses the claim too: the run's writer is unchanged."""
+    await store.commit([create("r"), *appends("r", 0, 1)])
+    with pytest.raises(WriteRefused):
+        await store.commit([ClaimRun("r", 2), AppendEvents("r", 0, ["again"], epoch=2)])
+    got = await store.get_run("r")
+    assert got is not None and (got.epoch, got.event_count) == (1, 1)
+
+
+async def test_a_finished_run_takes_nothing_more(store: Store) -> None:
+    await store.commit([create("r"), *appends("r", 0, 1), FinishRun("r", RunStatus.COMPLETED, 2.0, 1)])
+    for write in (append("r", 1), FinishRun("r", RunStatus.ERROR, 3.0, 1), ClaimRun("r", 2)):
+        with pytest.raises(WriteRefused, match="already finished"):
+            await store.commit([write])
+    assert await store.count_events("r") == 1
+
+
+async def test_a_finish_must_follow_the_last_event(store: Store) -> None:
+    await store.commit([create("r"), *appends("r", 0, 3)])
+    with pytest.raises(WriteRefused, match="cannot finish after 2 events: it has 3"):
+        await store.commit([FinishRun("r", RunStatus.COMPLETED, 2.0, 2)])
+    with pytest.raises(WriteRefused, match="run ghost does not exist"):
+        await store.commit([append("ghost", 0)])
+
+
+fence_steps = st.lists(
+    st.one_of(
+        # an append: (offset from the true next index, epoch offset from the writer's, size)
+        st.tuples(st.just("append"), st.integers(-2, 2), st.integers(-1, 1), st.integers(1, 3)),
+        st.tuples(st.just("claim"), st.integers(-1, 2)),
+        st.tuples(st.just("finish"), st.integers(-1, 1), st.integers(-1, 1)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=fence_steps)
+async def test_the_store_takes_exactly_the_writes_that_fit_a_model_of_the_fence(
+    opener: Opener, tmp_path: Path, steps: list[tuple[Any, ...]]
+) -> None:
+    """Random appends, claims and finishes, right or off by a little in index and epoch: the
+    store takes a write exactly when the model says it fits, and its history stays 0..n-1."""
+    async with opener(tmp_path) as store:
+        await store.commit([create("r")])
+        count, epoch, finished = 0, FIRST_EPOCH, False
+        for step in steps:
+            write: Write
+            if step[0] == "append":
+                _, index_off, epoch_off, size = step
+                first = count + index_off
+                write = AppendEvents(
+                    "r", first, [frame("r", i) for i in range(first, first + size)], epoch=epoch + epoch_off
+                )
+                fits = index_off == 0 and epoch_off == 0
+            elif step[0] == "claim":
+                write = ClaimRun("r", epoch + 1 + step[1])
+                fits = step[1] == 0
+            else:
+                _, count_off, epoch_off = step
+                write = FinishRun("r", RunStatus.COMPLETED, 1.0, count + count_off, epoch=epoch + epoch_off)
+                fits = count_off == 0 and epoch_off == 0
+            fits = fits and not finished
+            try:
+                await store.commit([write])
+            except WriteRefused:
+                assert not fits, write
+                continue
+            assert fits, write
+            if isinstance(write, AppendEvents):
+                count += len(write.frames)
+            elif isinstance(write, ClaimRun):
+                epoch = write.epoch
+            else:
+                finished = True
+        got = await store.get_run("r")
+        assert got is not None
+        assert (got.event_count, got.epoch, got.status.finished) == (count, epoch, finished)
+        assert await store.read_events("r", 0, 100) == [frame("r", i) for i in range(count)]
 
 
 # --- graphs ------------------------------------------------------------------------------------

@@ -1,17 +1,28 @@
 """actors/store/sqlite.py, beyond the shared contract (test_contract.py): histories survive closing
-and reopening the file (guarantee 3), concurrent commits share group-commit rounds, and a bad
-write in a shared round fails only its own caller."""
+and reopening the file (guarantee 3), concurrent commits share group-commit rounds, a bad write
+in a shared round fails only its own caller, one process owns a file, and a full database fails
+commits with SQLite's own error until it has room again."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import trio
 
 from actors.events import RunStatus
-from actors.store import AppendEvents, FinishRun, StoreError
+from actors.store import (
+    AppendEvents,
+    FinishRun,
+    StorageFailed,
+    StoreError,
+    StoreInUse,
+    WriteRefused,
+)
 from actors.store import sqlite as sqlite_store
 from actors.store.sqlite import EVENT_ROWS_PER_STATEMENT, SQLiteStore, open_sqlite_store
 from tests.actors.store.test_contract import append, appends, create, frame, info
@@ -104,7 +115,7 @@ async def test_a_duplicate_fails_only_its_caller_within_a_shared_round(path: Pat
         results, rounds = await concurrent_commits(store, commits)
         assert rounds == 1  # all ten callers shared one round, which failed and was retried
         dup = results.pop("dup")
-        assert isinstance(dup, StoreError) and "UNIQUE" in str(dup)
+        assert isinstance(dup, WriteRefused) and "event 1 of run r0 is not next (3)" in str(dup)
         assert results == {r: None for r in runs[1:]}
         for run_id in runs[1:]:
             assert await store.read_events(run_id, 0, 10) == [frame(run_id, i) for i in range(3)]
@@ -196,9 +207,12 @@ CREATE TABLE events (
 async def test_a_file_of_the_first_layout_keeps_every_event_and_takes_new_ones(path: Path) -> None:
     connection = sqlite3.connect(path)
     connection.executescript(FIRST_LAYOUT)
-    connection.execute(
+    connection.executemany(
         "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
-        ("old", "wf", "Workflow", "s", None, "m", "completed", 1.0, 2.0, 3),
+        [
+            ("old", "wf", "Workflow", "s", None, "m", "COMPLETED", 1.0, 2.0, 3),
+            ("live", "wf", "Workflow", "s", None, "m", "RUNNING", 1.0, None, 0),
+        ],
     )
     connection.executemany(
         "INSERT INTO events VALUES (?,?,?)",
@@ -208,6 +222,7 @@ async def test_a_file_of_the_first_layout_keeps_every_event_and_takes_new_ones(p
     connection.close()
     async with open_sqlite_store(path) as store:
         assert await store.read_events("old", 0, 10) == [frame("old", i) for i in range(3)]
+        assert await store.count_events("live") == 1  # a running run's count, from its events
         await store.commit(appends("live", 1, 2))
         assert await store.read_events("live", 0, 10) == [frame("live", i) for i in range(2)]
         with pytest.raises(StoreError):
@@ -255,3 +270,72 @@ async def test_a_commit_fails_by_name_when_the_write_lock_stays_taken(
             other.close()
         await store.commit(appends("r", 0, 2))  # nothing of the failed commit was written
         assert await store.count_events("r") == 2
+
+
+# -- one process per file ------------------------------------------------------------------------
+
+
+async def test_a_second_opener_of_the_file_is_refused_naming_the_file_and_the_holder(path: Path) -> None:
+    async with open_sqlite_store(path) as store:
+        await store.commit([create("r"), *appends("r", 0, 2)])
+        with pytest.raises(StoreInUse) as refused:
+            async with open_sqlite_store(path):
+                pass
+        assert str(path) in str(refused.value) and f"pid {os.getpid()}" in str(refused.value)
+        await store.commit(appends("r", 2, 3))  # the owner goes on undisturbed
+    async with open_sqlite_store(path) as store:  # closing released the lock
+        assert await store.count_events("r") == 3
+
+
+LOCK_AND_SLEEP = """
+import sys, trio
+from actors.store.sqlite import open_sqlite_store
+
+async def main():
+    async with open_sqlite_store(sys.argv[1]):
+        print("locked", flush=True)
+        await trio.sleep(60)
+
+trio.run(main)
+"""
+
+
+async def test_a_killed_owner_leaves_no_stale_lock(path: Path) -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", LOCK_AND_SLEEP, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None and owner.stdout.readline() == "locked\n"
+        with pytest.raises(StoreInUse, match=f"pid {owner.pid}"):
+            async with open_sqlite_store(path):
+                pass
+    finally:
+        owner.kill()
+        owner.wait()
+    async with open_sqlite_store(path) as store:
+        await store.commit([create("r")])
+
+
+# -- storage faults ------------------------------------------------------------------------------
+
+
+async def test_a_full_database_fails_commits_with_sqlites_error_and_works_again_once_it_has_room(
+    path: Path,
+) -> None:
+    """`max_page_count` makes SQLite itself answer "database or disk is full", as a full disk
+    would; the commit raises that error (not the "no transaction is active" of a ROLLBACK after
+    SQLite rolled back on its own), nothing of it is applied, and once there is room again the
+    same store commits."""
+    async with open_sqlite_store(path) as store:
+        await store.commit([create("r"), *appends("r", 0, 1)])
+        (pages,) = store._writer.execute("PRAGMA page_count").fetchone()
+        store._writer.execute(f"PRAGMA max_page_count={pages}")
+        big = [AppendEvents("r", 1, ["x" * 100_000])]
+        for _ in range(2):
+            with pytest.raises(StorageFailed, match="database or disk is full") as failed:
+                await store.commit(big)
+            assert "no transaction" not in str(failed.value)
+        assert await store.count_events("r") == 1
+        store._writer.execute("PRAGMA max_page_count=1073741823")
+        await store.commit(big)
+        assert await store.read_events("r", 0, 10) == [frame("r", 0), "x" * 100_000]
