@@ -19,7 +19,7 @@ from actors.events import RunInfo
 from actors.runtime import Runtime
 from actors.store.base import GraphRecord, SaveGraph
 from actors.workflows.graph import Graph, GraphDefinition, InvalidGraph, compile_graph
-from actors.workflows.graph_run import GraphRun
+from actors.workflows.graph_run import DEFAULT_MAX_PASSES, GraphRun
 from actors.workflows.graph_view import GraphRunView
 from actors.workflows.tools import ToolRegistry
 
@@ -37,9 +37,15 @@ class NotAGraphRun(LookupError):
 
 
 class Graphs:
-    def __init__(self, runtime: Runtime, tools: ToolRegistry) -> None:
+    """`max_passes` bounds the node passes of each run, over all its nodes, and so the
+    `max_iterations` a run may ask for (see `actors.workflows.graph_run`)."""
+
+    def __init__(
+        self, runtime: Runtime, tools: ToolRegistry, *, max_passes: int = DEFAULT_MAX_PASSES
+    ) -> None:
         self.runtime = runtime
         self.tools = tools
+        self.max_passes = max_passes
         self._compiled: dict[str, Graph] = {}
 
     async def create(self, data: Any) -> Graph:
@@ -80,7 +86,7 @@ class Graphs:
 
     async def start(self, graph_id: str, initial_state: dict[str, Any]) -> RunInfo:
         """Start a run; raises UnknownGraph, InvalidGraph, InvalidInitialState, RuntimeClosing."""
-        run = GraphRun.of(await self.get(graph_id), initial_state)
+        run = GraphRun.of(await self.get(graph_id), initial_state, self.max_passes)
         return await self.runtime.start_workflow(run, orjson.dumps(initial_state).decode())
 
     async def view(self, run_id: str) -> GraphRunView:

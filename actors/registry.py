@@ -74,11 +74,13 @@ class Registry:
         runs: Supervisor,
         *,
         feed_capacity: int,
+        max_run_events: int,
     ) -> None:
         self.store = store
         self.publisher = publisher
         self.runs_supervisor = runs
         self.feed_capacity = feed_capacity
+        self.max_run_events = max_run_events
         self.stats = publisher.stats
         self.mailbox: Mailbox[RegistryMessage] = Mailbox.open("registry")
         self.live: dict[str, RunActor] = {}
@@ -127,6 +129,7 @@ class Registry:
             self.store,
             self.publisher,
             feed_capacity=self.feed_capacity,
+            max_run_events=self.max_run_events,
         )
         self.live[info.run_id] = actor
         snapshot = actor.subscribe_before_start() if subscribe else None

@@ -67,6 +67,21 @@ DEFAULT_FEED_CAPACITY = 1024
 MAX_QUEUED = 256  # events a body may emit ahead of the store before `emit` waits
 YIELD_EVERY = 64  # a body emitting in a tight loop lets other tasks run after this many events
 RUN_LEVEL_EVENTS = TERMINAL_EVENTS | {WORKFLOW_STARTED, WORKFLOW_CANCELLED}
+DEFAULT_MAX_RUN_EVENTS = 1_000_000
+CLOSING_EVENTS = 2  # the most a run appends after its body: WorkflowCancelled, WorkflowCompleted
+SMALLEST_MAX_RUN_EVENTS = 1 + CLOSING_EVENTS  # WorkflowStarted and the closing events
+
+
+class RunEventLimitReached(Exception):
+    """A body's event refused: with it, the run's closing events could take the run past
+    `max_run_events`. A body lets it propagate; the run ends with a `WorkflowError` naming the
+    limit."""
+
+    def __init__(self, max_run_events: int) -> None:
+        super().__init__(
+            f"the run would exceed {max_run_events} events, the server's limit per run"
+            " (--max-run-events)"
+        )
 
 
 class IndexBeyondRun(ValueError):
@@ -124,6 +139,7 @@ class RunActor:
         publisher: Publisher,
         *,
         feed_capacity: int = DEFAULT_FEED_CAPACITY,
+        max_run_events: int = DEFAULT_MAX_RUN_EVENTS,
     ) -> None:
         self.info = info
         self._encoder = EventEncoder(info)
@@ -131,6 +147,7 @@ class RunActor:
         self.store = store
         self.publisher = publisher
         self.feed_capacity = feed_capacity
+        self.max_run_events = max_run_events
         self.stats = publisher.stats
         self.mailbox: Mailbox[RunMessage] = Mailbox.open(f"run {info.run_id}")
         self.history: list[str] = []
@@ -219,7 +236,7 @@ class RunActor:
             with self._body_scope:
                 fields = await self.workflow.execute(self.info, self._emit_step_event)
                 kind = WORKFLOW_COMPLETED
-        except WorkflowFailed as failure:
+        except (WorkflowFailed, RunEventLimitReached) as failure:
             fields = {"error": str(failure)}
         except Exception as error:
             log.warning("run %s: workflow body raised", self.run_id, exc_info=error)
@@ -240,9 +257,13 @@ class RunActor:
 
         Yielding to the scheduler on every event would cost more than the rest of the append,
         so a body emitting in a tight loop yields every `YIELD_EVERY` events (and its events
-        reach the publisher in batches); cancellation is still seen at every emit."""
+        reach the publisher in batches); cancellation is still seen at every emit. An event
+        that would leave no room for the run's closing events within `max_run_events` is
+        refused with RunEventLimitReached (and so is every one after it)."""
         if kind in RUN_LEVEL_EVENTS:
             raise ValueError(f"a workflow body cannot emit {kind}; the run emits it")
+        if self._next_index + 1 + CLOSING_EVENTS > self.max_run_events:
+            raise RunEventLimitReached(self.max_run_events)
         self._append(kind, fields)
         if len(self._queue) >= MAX_QUEUED or not self.publisher.running:
             await self._until_published(self._next_index)

@@ -34,7 +34,15 @@ from actors.registry import (
     StartRun,
     StopAccepting,
 )
-from actors.run import DEFAULT_FEED_CAPACITY, Cancel, IndexBeyondRun, Snapshot, Subscribe, closing_writes
+from actors.run import (
+    DEFAULT_FEED_CAPACITY,
+    DEFAULT_MAX_RUN_EVENTS,
+    Cancel,
+    IndexBeyondRun,
+    Snapshot,
+    Subscribe,
+    closing_writes,
+)
 from actors.stats import RuntimeStats
 from actors.store.base import RunRecord, Store
 from actors.supervisor import ChildSpec, Restart, Supervisor
@@ -272,6 +280,7 @@ async def open_runtime(
     *,
     feed_capacity: int = DEFAULT_FEED_CAPACITY,
     shutdown_grace: float = 0.0,
+    max_run_events: int = DEFAULT_MAX_RUN_EVENTS,
 ) -> AsyncIterator[Runtime]:
     await close_interrupted_runs(store)
     registry: Registry | None = None
@@ -282,7 +291,9 @@ async def open_runtime(
             publisher = Publisher(store, RuntimeStats())
             await nursery.start(publisher.run)
             runs = Supervisor(nursery)
-            registry = Registry(store, publisher, runs, feed_capacity=feed_capacity)
+            registry = Registry(
+                store, publisher, runs, feed_capacity=feed_capacity, max_run_events=max_run_events
+            )
             root = Supervisor(nursery, intensity=3, period=5.0)
             with installed(timer):  # for the registry, and so for the runs it starts
                 root.start_child(ChildSpec("registry", registry.run, restart=Restart.PERMANENT))

@@ -18,6 +18,7 @@ from typing import Any
 
 import trio
 
+from actors.run import SMALLEST_MAX_RUN_EVENTS
 from actors.store import parse_store_url
 from web.server import Settings, serve
 from web.tuning import tune_interpreter
@@ -53,6 +54,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _run_event_limit(text: str) -> int:
+    value = int(text)
+    if value < SMALLEST_MAX_RUN_EVENTS:  # a run's own events: its start, and up to two at its end
+        raise ValueError(text)
+    return value
+
+
 def _store_url(text: str) -> str:
     parse_store_url(text)
     return text
@@ -62,6 +70,7 @@ _positive_int.__name__ = "positive integer"
 _non_negative_int.__name__ = "non-negative integer"
 _non_negative_float.__name__ = "non-negative number"
 _port.__name__ = "port"
+_run_event_limit.__name__ = f"integer of at least {SMALLEST_MAX_RUN_EVENTS}"
 _store_url.__name__ = "store ('memory' or 'sqlite:PATH')"
 
 OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
@@ -80,6 +89,10 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
      "largest WebSocket message accepted, in bytes (larger: close code 1009)"),
     ("feed-capacity", _positive_int, DEFAULTS.feed_capacity,
      "events buffered per live subscriber before it falls back to the history"),
+    ("graph-max-iterations", _positive_int, DEFAULTS.graph_max_iterations,
+     "node passes a graph run may make in all, and the largest max_iterations it may ask for"),
+    ("max-run-events", _run_event_limit, DEFAULTS.max_run_events,
+     "events a run may hold; a run body that would emit more ends the run with an error"),
     ("log-level", str, "INFO", "DEBUG, INFO, WARNING or ERROR"),
 ]
 
@@ -117,6 +130,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         shutdown_grace=args.shutdown_grace,
         max_message_size=args.max_message_size,
         feed_capacity=args.feed_capacity,
+        graph_max_iterations=args.graph_max_iterations,
+        max_run_events=args.max_run_events,
     )
 
 

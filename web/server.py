@@ -48,6 +48,8 @@ class Settings:
     shutdown_grace: float = 0.0
     max_message_size: int = 1024 * 1024
     feed_capacity: int = 1024
+    graph_max_iterations: int = 1000
+    max_run_events: int = 1_000_000
 
 
 def default_catalog(settings: Settings) -> WorkflowCatalog:
@@ -95,10 +97,14 @@ async def serve(
     tools = default_tools() if tools is None else tools
     async with open_store(settings.store) as store:
         async with open_runtime(
-            store, catalog, feed_capacity=settings.feed_capacity, shutdown_grace=settings.shutdown_grace
+            store,
+            catalog,
+            feed_capacity=settings.feed_capacity,
+            shutdown_grace=settings.shutdown_grace,
+            max_run_events=settings.max_run_events,
         ) as runtime:
             closing = trio.Event()
-            graphs = Graphs(runtime, tools)
+            graphs = Graphs(runtime, tools, max_passes=settings.graph_max_iterations)
             app = create_app(runtime, graphs, token=settings.token, server_closing=closing)
             stop_accepting = trio.Event()
             async with trio.open_nursery() as nursery:

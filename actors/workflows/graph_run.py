@@ -7,9 +7,11 @@ the graph's own fields added:
 - `StepCompleted` (`state_update`, `function`, `duration_ms`) or `StepError` (`error`),
 - `GraphTransition` (`from`, `to`), `to` being `END` after the last node;
 and `GraphLimitReached` when a node would run more than `max_iterations` times: the run then
-completes with the state it has. A failing tool, a tool result that is not JSON, or a condition
-that cannot be evaluated ends the run with `WorkflowError`. Every graph event carries a
-timezone-aware ISO 8601 `timestamp`. The run's `WorkflowCompleted` carries `final_state`.
+completes with the state it has. A failing tool, a tool result that is not JSON, a condition
+that cannot be evaluated, or a run that would make more than `max_passes` node passes over all
+its nodes (the server's bound on the work of one run, `--graph-max-iterations`) ends the run with
+`WorkflowError`. Every graph event carries a timezone-aware ISO 8601 `timestamp`. The run's
+`WorkflowCompleted` carries `final_state`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from actors.workflows.graph import END, Graph, Node, WalkError
 from actors.workflows.tools import ToolResultError
 
 DEFAULT_MAX_ITERATIONS = 10
+DEFAULT_MAX_PASSES = 1000  # node passes per run, over all its nodes: `--graph-max-iterations`
 LIMIT_MESSAGE = "Max iterations reached"
 
 
@@ -48,12 +51,18 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def max_iterations_of(initial_state: dict[str, Any]) -> int:
-    """The bound on passes of any one node: `max_iterations` of the state, default 10."""
-    value = initial_state.get("max_iterations", DEFAULT_MAX_ITERATIONS)
+def max_iterations_of(initial_state: dict[str, Any], max_passes: int = DEFAULT_MAX_PASSES) -> int:
+    """The bound on passes of any one node: `max_iterations` of the state, default 10 (or
+    `max_passes` when that is lower); a value above `max_passes` is refused."""
+    value = initial_state.get("max_iterations", min(DEFAULT_MAX_ITERATIONS, max_passes))
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInitialState(
             f"initial_state.max_iterations must be a positive integer, got {value!r}"
+        )
+    if value > max_passes:
+        raise InvalidInitialState(
+            f"initial_state.max_iterations must be at most {max_passes} (the server's"
+            f" --graph-max-iterations), got {value}"
         )
     return value
 
@@ -63,15 +72,18 @@ class GraphRun:
     graph: Graph
     initial_state: dict[str, Any]
     max_iterations: int
+    max_passes: int
 
     @classmethod
-    def of(cls, graph: Graph, initial_state: dict[str, Any]) -> GraphRun:
+    def of(
+        cls, graph: Graph, initial_state: dict[str, Any], max_passes: int = DEFAULT_MAX_PASSES
+    ) -> GraphRun:
         """Raises InvalidInitialState."""
         try:
             as_recorded = orjson.loads(orjson.dumps(initial_state))
         except TypeError as error:
             raise InvalidInitialState(f"initial_state is not JSON: {error}") from None
-        return cls(graph, as_recorded, max_iterations_of(as_recorded))
+        return cls(graph, as_recorded, max_iterations_of(as_recorded, max_passes), max_passes)
 
     @property
     def id(self) -> str:
@@ -101,6 +113,11 @@ class GraphRun:
                     },
                 )
                 break
+            if passes.total() >= self.max_passes:
+                raise WorkflowFailed(
+                    f"the run reached {self.max_passes} node passes, the server's limit per run"
+                    f" (--graph-max-iterations), before node {current} could run"
+                )
             passes[current] += 1
             node = self.graph.nodes[current]
             state.update(await self._pass(node, passes[current], state, emit))

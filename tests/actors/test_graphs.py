@@ -126,6 +126,28 @@ async def test_an_invalid_initial_state_starts_no_run(tmp_path: Path) -> None:
         assert await graphs.runtime.list_runs() == []
 
 
+async def test_the_bound_on_node_passes_refuses_max_iterations_above_it_and_ends_runs(
+    tmp_path: Path,
+) -> None:
+    async with open_graphs(tmp_path / "g.db") as unbounded:
+        graphs = Graphs(unbounded.runtime, unbounded.tools, max_passes=4)
+        graph = await graphs.create(LOOP)
+        with pytest.raises(InvalidInitialState) as refused:
+            await graphs.start(graph.graph_id, {"total": 1, "max_iterations": 5})
+        assert str(refused.value) == (
+            "initial_state.max_iterations must be at most 4 (the server's"
+            " --graph-max-iterations), got 5"
+        )
+        assert await graphs.runtime.list_runs() == []
+        info = await graphs.start(graph.graph_id, {"total": 1})
+        with trio.fail_after(GUARD):
+            view = await graphs.wait(info.run_id)
+        assert view.status is GraphStatus.FAILED
+        assert view.error is not None and "reached 4 node passes" in view.error
+        assert [e["node"] for e in view.execution_log] == ["start", "count", "check", "count"]
+        assert view.current_node == "check"
+
+
 async def test_view_while_running_shows_the_current_node(tmp_path: Path) -> None:
     gate = Gate()
     async with open_graphs(tmp_path / "g.db", make_tools(gate)) as graphs:

@@ -53,6 +53,8 @@ def test_defaults() -> None:
         shutdown_grace=0.0,
         max_message_size=1024 * 1024,
         feed_capacity=1024,
+        graph_max_iterations=1000,
+        max_run_events=1_000_000,
     )
     assert args.log_level == "INFO"
 
@@ -64,6 +66,7 @@ def test_env_names() -> None:
         "RUNCAST_HOST", "RUNCAST_PORT", "RUNCAST_STORE", "RUNCAST_DEMO_STEP_DELAY",
         "RUNCAST_DEMO_STEPS", "RUNCAST_DEMO_PROGRESS", "RUNCAST_TOKEN", "RUNCAST_SHUTDOWN_GRACE",
         "RUNCAST_MAX_MESSAGE_SIZE", "RUNCAST_FEED_CAPACITY", "RUNCAST_LOG_LEVEL",
+        "RUNCAST_GRAPH_MAX_ITERATIONS", "RUNCAST_MAX_RUN_EVENTS",
     }
 
 
@@ -79,6 +82,8 @@ FROM_ENV: list[tuple[str, str, str, Any, str, Any]] = [
     ("RUNCAST_SHUTDOWN_GRACE", "2.5", "shutdown_grace", 2.5, "7", 7.0),
     ("RUNCAST_MAX_MESSAGE_SIZE", "2048", "max_message_size", 2048, "4096", 4096),
     ("RUNCAST_FEED_CAPACITY", "16", "feed_capacity", 16, "64", 64),
+    ("RUNCAST_GRAPH_MAX_ITERATIONS", "50", "graph_max_iterations", 50, "1", 1),
+    ("RUNCAST_MAX_RUN_EVENTS", "5000", "max_run_events", 5000, "3", 3),
 ]
 
 
@@ -144,6 +149,11 @@ BAD_VALUES = [
     ("max-message-size", "1k"),
     ("feed-capacity", "0"),
     ("feed-capacity", "-5"),
+    ("graph-max-iterations", "0"),
+    ("graph-max-iterations", "1e3"),
+    ("max-run-events", "2"),
+    ("max-run-events", "-1"),
+    ("max-run-events", "many"),
     ("store", "redis://localhost"),
     ("store", "sqlite:"),
     ("store", "postgres:db"),

@@ -25,6 +25,7 @@ from tests.web.graph_helpers import (
     FAILING_GRAPH,
     FIXABLE_CODE,
     GATED_GRAPH,
+    GUARD,
     TWO_NODES,
     UNFIXABLE_CODE,
     Gates,
@@ -336,6 +337,79 @@ async def test_a_run_of_an_unknown_graph_gets_404(server: RunningServer, route: 
         answer = await http.post(route, json={"graph_id": "no-such-graph", "initial_state": {}})
     assert answer.status_code == 404
     assert "no-such-graph" in answer.json()["detail"]
+
+
+# --- the server's bounds on a run ----------------------------------------------------------------
+
+SELF_LOOP = {"name": "self-loop", "nodes": {"a": {"function": "inc"}}, "edges": {"a": "a"}}
+TWO_NODE_LOOP = {
+    "name": "two-node-loop",
+    "nodes": {"a": {"function": "inc"}, "b": {"function": "inc"}},
+    "edges": {"a": "b", "b": "a"},
+}
+
+
+@pytest.mark.parametrize(("settings", "bound"), [({}, 1000), ({"graph_max_iterations": 5}, 5)])
+@pytest.mark.parametrize("route", ["/graph/run", "/graph/run/background"])
+async def test_a_max_iterations_above_the_servers_bound_is_refused_with_422_naming_it(
+    start_server: StartServer, gates: Gates, route: str, settings: dict[str, Any], bound: int
+) -> None:
+    server = await start_server(tools=make_tools(gates), **settings)
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        graph_id = await create_graph(http, SELF_LOOP)
+        for value in (bound + 1, 2**64 - 1):
+            with trio.fail_after(GUARD):
+                answer = await http.post(
+                    route, json={"graph_id": graph_id, "initial_state": {"max_iterations": value}}
+                )
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["detail"] == (
+                f"initial_state.max_iterations must be at most {bound} (the server's"
+                f" --graph-max-iterations), got {value}"
+            )
+        assert (await http.get("/runs")).json() == {"runs": []}
+
+
+async def test_a_loop_graph_fails_at_the_servers_bound_on_node_passes(
+    start_server: StartServer, gates: Gates
+) -> None:
+    """Each node may run 6 times, but the server allows 6 passes in all: `POST /graph/run`
+    answers with the run failed after a's third pass; a self-loop at its own `max_iterations`
+    (the bound) still completes as it did."""
+    server = await start_server(tools=make_tools(gates), graph_max_iterations=6)
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        graph_id = await create_graph(http, TWO_NODE_LOOP)
+        body = await run_graph(http, graph_id, {"count": 0, "max_iterations": 6})
+        assert body["status"] == "failed"
+        assert body["error"] == (
+            "the run reached 6 node passes, the server's limit per run"
+            " (--graph-max-iterations), before node a could run"
+        )
+        assert [e["node"] for e in body["execution_log"]] == ["a", "b"] * 3
+        assert body["final_state"] == {"count": 6, "max_iterations": 6}
+        self_loop = await create_graph(http, SELF_LOOP)
+        body = await run_graph(http, self_loop, {"max_iterations": 6})
+        assert body["status"] == "completed"
+        assert body["execution_log"][-1]["details"]["reason"] == "Max iterations reached"
+
+
+async def test_a_run_that_would_exceed_max_run_events_fails_within_it(
+    start_server: StartServer, gates: Gates
+) -> None:
+    """A node pass is three events (`StepStarted`, `StepCompleted`, `GraphTransition`): with 20
+    events per run, the sixth pass's `GraphTransition` (the 19th event) would leave no room for
+    a cancellation's two closing events; it is refused, and the run fails in 19 events."""
+    server = await start_server(tools=make_tools(gates), max_run_events=20)
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        graph_id = await create_graph(http, TWO_NODE_LOOP)
+        body = await run_graph(http, graph_id, {"count": 0, "max_iterations": 10})
+        assert body["status"] == "failed"
+        assert body["error"] == (
+            "the run would exceed 20 events, the server's limit per run (--max-run-events)"
+        )
+        assert [e["node"] for e in body["execution_log"]] == ["a", "b"] * 3
+        record = (await http.get(f"/runs/{body['run_id']}")).json()
+    assert (record["status"], record["event_count"]) == ("ERROR", 19)
 
 
 # --- failures ------------------------------------------------------------------------------------

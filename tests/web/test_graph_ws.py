@@ -262,6 +262,9 @@ async def test_an_unknown_graph_gets_an_error_frame_then_the_socket_closes(
          "initial_state.max_iterations must be a positive integer, got 0"),
         (json.dumps({"initial_state": {"max_iterations": True}}),
          "initial_state.max_iterations must be a positive integer, got True"),
+        (json.dumps({"initial_state": {"max_iterations": 2**64 - 1}}),
+         "initial_state.max_iterations must be at most 1000 (the server's"
+         " --graph-max-iterations), got 18446744073709551615"),
         (json.dumps({"initial_state": [1, 2]}),
                      "initial_state must be an object, got array"),
         (json.dumps({"initial_state": None}),

@@ -1,8 +1,9 @@
 """actors/workflows/graph_run.py: graph runs on a real runtime (memory store): the events of a
-run in order and their fields, `iteration` per node, the `max_iterations` limit, failing tools
-and conditions, tools that return bad updates or mutate their argument, cancellation (async and
-sync tools), refused initial states, timestamps; and a property test of the executor on random
-graphs, its events checked against a reference walk.
+run in order and their fields, `iteration` per node, the `max_iterations` limit, the server's
+bound on a run's node passes (`max_passes`), failing tools and conditions, tools that return bad
+updates or mutate their argument, cancellation (async and sync tools), refused initial states,
+timestamps; and a property test of the executor on random graphs, its events checked against a
+reference walk.
 
 The helpers at the top (the tool registry, `build`, `run_graph`) are shared with
 test_graph_view.py, which folds the frames of these runs."""
@@ -26,9 +27,11 @@ from actors import RunStatus, WorkflowCatalog, open_runtime
 from actors.events import RunInfo
 from actors.store.base import RunRecord
 from actors.store.memory import open_memory_store
+from actors.workflows.catalog import WorkflowFailed
 from actors.workflows.graph import END, Graph, GraphDefinition, compile_graph
 from actors.workflows.graph_run import (
     DEFAULT_MAX_ITERATIONS,
+    DEFAULT_MAX_PASSES,
     LIMIT_MESSAGE,
     GraphRun,
     InvalidInitialState,
@@ -135,12 +138,14 @@ def loop(condition: str) -> dict[str, Any]:
     }
 
 
-async def run_graph(graph: Graph, initial_state: dict[str, Any]) -> tuple[RunRecord, list[str]]:
+async def run_graph(
+    graph: Graph, initial_state: dict[str, Any], max_passes: int = DEFAULT_MAX_PASSES
+) -> tuple[RunRecord, list[str]]:
     """Run `graph` to its end on a fresh runtime: the run's record and its frames (followed
     live, and checked to be the history the runtime then reports)."""
     async with open_memory_store() as store, open_runtime(store, WorkflowCatalog()) as runtime:
         info = await runtime.start_workflow(
-            GraphRun.of(graph, initial_state), orjson.dumps(initial_state).decode()
+            GraphRun.of(graph, initial_state, max_passes), orjson.dumps(initial_state).decode()
         )
         with trio.fail_after(GUARD):
             frames = await follow_all(runtime, info.run_id)
@@ -247,6 +252,47 @@ async def test_a_self_loop_with_max_iterations_one_runs_once() -> None:
     assert transitions(events) == [("a", "a")]
     assert events[-2]["event"] == "GraphLimitReached"
     assert events[-1]["final_state"] == {"max_iterations": 1, "count": 1}
+
+
+# --- the server's bound on node passes ----------------------------------------------------------
+
+
+async def test_a_run_making_more_node_passes_than_the_bound_fails_naming_it() -> None:
+    """Two nodes in a loop, each allowed 5 passes: the bound of 6 passes over all nodes ends the
+    run before a's fourth pass, with an error and no `GraphLimitReached`."""
+    graph = build(loop("count >= 100"))
+    record, frames = await run_graph(graph, {"count": 0, "max_iterations": 5}, max_passes=6)
+    events = decode(frames)
+    assert passes(events) == [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("a", 3), ("b", 3)]
+    assert kinds(events)[-2:] == ["GraphTransition", "WorkflowError"]
+    assert transitions(events)[-1] == ("b", "a")
+    assert events[-1]["error"] == (
+        "the run reached 6 node passes, the server's limit per run (--graph-max-iterations),"
+        " before node a could run"
+    )
+    assert record.status is RunStatus.ERROR
+
+
+async def test_a_chain_longer_than_the_bound_fails_before_its_first_pass_beyond() -> None:
+    record, frames = await run_graph(build(chain("inc", "inc", "inc", "inc")), {}, max_passes=3)
+    events = decode(frames)
+    assert passes(events) == [("n0", 1), ("n1", 1), ("n2", 1)]
+    assert "before node n3 could run" in events[-1]["error"]
+    assert record.status is RunStatus.ERROR
+
+
+async def test_a_run_within_the_bound_completes_as_before() -> None:
+    """Exactly `max_passes` passes, then END: no error. And a self-loop whose `max_iterations` is
+    the bound stops at its own limit (`GraphLimitReached`, completed), which comes first."""
+    record, frames = await run_graph(build(loop("count >= 3")), {"count": 0}, max_passes=6)
+    assert kinds(decode(frames))[-1] == "WorkflowCompleted"
+    assert record.status is RunStatus.COMPLETED
+    self_loop = build({"nodes": {"a": {"function": "inc"}}, "edges": {"a": "a"}})
+    record, frames = await run_graph(self_loop, {"max_iterations": 4}, max_passes=4)
+    events = decode(frames)
+    assert [n for n, _ in passes(events)] == ["a"] * 4
+    assert kinds(events)[-2:] == ["GraphLimitReached", "WorkflowCompleted"]
+    assert record.status is RunStatus.COMPLETED
 
 
 # --- failures ----------------------------------------------------------------------------------
@@ -371,6 +417,29 @@ def test_an_invalid_max_iterations_is_refused_naming_the_key(value: Any) -> None
     )
 
 
+@pytest.mark.parametrize(("max_passes", "value"), [(DEFAULT_MAX_PASSES, 2**64 - 1), (5, 6)])
+def test_a_max_iterations_above_the_servers_bound_is_refused_naming_both(
+    max_passes: int, value: int
+) -> None:
+    with pytest.raises(InvalidInitialState) as raised:
+        GraphRun.of(build(chain("inc")), {"max_iterations": value}, max_passes)
+    assert str(raised.value) == (
+        f"initial_state.max_iterations must be at most {max_passes} (the server's"
+        f" --graph-max-iterations), got {value}"
+    )
+
+
+def test_the_servers_bound_allows_max_iterations_up_to_itself_and_lowers_the_default() -> None:
+    assert DEFAULT_MAX_PASSES == 1000
+    assert max_iterations_of({"max_iterations": 1000}) == 1000
+    assert max_iterations_of({"max_iterations": 5}, 5) == 5
+    assert max_iterations_of({}, 3) == 3
+    lowered = GraphRun.of(build(chain("inc")), {}, 7)
+    assert (lowered.max_iterations, lowered.max_passes) == (7, 7)
+    run = GraphRun.of(build(chain("inc")), {}, 20)
+    assert (run.max_iterations, run.max_passes) == (DEFAULT_MAX_ITERATIONS, 20)
+
+
 def test_max_iterations_is_taken_from_the_state() -> None:
     assert max_iterations_of({}) == DEFAULT_MAX_ITERATIONS
     assert max_iterations_of({"max_iterations": 1}) == 1
@@ -467,36 +536,51 @@ class Recorder:
         self.events.append((kind, fields))
 
 
-def reference_walk(data: dict[str, Any], max_iterations: int) -> tuple[list[str], bool]:
-    """The nodes run, in order, and whether the limit stopped the walk (each pass adds 1)."""
+def reference_walk(
+    data: dict[str, Any], max_iterations: int, max_passes: int
+) -> tuple[list[str], str]:
+    """The nodes run, in order, and how the walk ended: "end", "limit" (a node's
+    `max_iterations`) or "bound" (`max_passes` over all nodes). Each pass adds 1 to `count`."""
     runs = {name: 0 for name in data["nodes"]}
     order: list[str] = []
     current = reference_start(data)
     while current != END:
         if runs[current] >= max_iterations:
-            return order, True
+            return order, "limit"
+        if len(order) >= max_passes:
+            return order, "bound"
         runs[current] += 1
         order.append(current)
         current = reference_next(data, current, len(order))
-    return order, False
+    return order, "end"
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=random_graphs(), max_iterations=st.integers(min_value=1, max_value=4))
+@given(
+    data=random_graphs(),
+    limits=st.integers(min_value=1, max_value=4).flatmap(
+        lambda most: st.tuples(st.just(most), st.integers(min_value=most, max_value=most + 2))
+    ),
+)
 async def test_random_graphs_run_as_the_reference_walk(
-    data: dict[str, Any], max_iterations: int
+    data: dict[str, Any], limits: tuple[int, int]
 ) -> None:
     """`GraphRun.execute` with a recording `emit`: the nodes it runs, their pass numbers, its
-    transitions and where the limit stops it match the reference; no node runs more than
-    `max_iterations` times."""
+    transitions and where the limit or the bound stops it match the reference; no node runs
+    more than `max_iterations` times, and the run makes at most `max_passes` passes."""
+    max_iterations, max_passes = limits
     definition = GraphDefinition.from_json({"name": "random", **data})
     graph = compile_graph("gid", definition, make_tools())
-    run = GraphRun.of(graph, {"count": 0, "max_iterations": max_iterations})
+    run = GraphRun.of(graph, {"count": 0, "max_iterations": max_iterations}, max_passes)
     emit = Recorder()
-    with trio.fail_after(GUARD):
-        result = await run.execute(RunInfo("r", "gid", "random", "s"), emit)
-
-    order, limited = reference_walk(data, max_iterations)
+    order, ending = reference_walk(data, max_iterations, max_passes)
+    if ending == "bound":
+        with trio.fail_after(GUARD), pytest.raises(WorkflowFailed, match="--graph-max-iterations"):
+            await run.execute(RunInfo("r", "gid", "random", "s"), emit)
+    else:
+        with trio.fail_after(GUARD):
+            result = await run.execute(RunInfo("r", "gid", "random", "s"), emit)
+        assert result["final_state"] == {"count": len(order), "max_iterations": max_iterations}
     started = [f for kind, f in emit.events if kind == "StepStarted"]
     assert [f["node"] for f in started] == order
     pass_numbers = [order[: i + 1].count(node) for i, node in enumerate(order)]
@@ -505,11 +589,13 @@ async def test_random_graphs_run_as_the_reference_walk(
     moves = [(f["from"], f["to"]) for kind, f in emit.events if kind == "GraphTransition"]
     assert [source for source, _ in moves] == order
     assert [target for _, target in moves[:-1]] == order[1:]
+    assert len(order) <= max_passes
     limits = [f for kind, f in emit.events if kind == "GraphLimitReached"]
-    if limited:
+    if ending == "limit":
         assert len(limits) == 1 and emit.events[-1][0] == "GraphLimitReached"
         assert limits[0]["node"] == moves[-1][1]
         assert order.count(limits[0]["node"]) == max_iterations
-    else:
+    elif ending == "end":
         assert limits == [] and moves[-1][1] == END
-    assert result["final_state"] == {"count": len(order), "max_iterations": max_iterations}
+    else:
+        assert limits == [] and len(order) == max_passes
