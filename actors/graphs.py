@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from actors.events import RunInfo
+from actors.excerpt import excerpt
 from actors.runtime import Runtime
 from actors.store.base import GraphRecord, SaveGraph
 from actors.workflows.graph import Graph, GraphDefinition, InvalidGraph, compile_graph
@@ -26,7 +27,7 @@ from actors.workflows.tools import ToolRegistry
 
 class UnknownGraph(LookupError):
     def __init__(self, graph_id: str) -> None:
-        super().__init__(f"Graph {graph_id} not found")
+        super().__init__(f"Graph {excerpt(graph_id)} not found")
         self.graph_id = graph_id
 
 

@@ -2,8 +2,12 @@
 
 `parse_command` turns one text frame into a command or raises `BadCommand` with a message that
 names what was wrong: bad JSON, not an object, an unknown or missing `action`, a missing field,
-a field of the wrong JSON type, an unknown field. The converter never coerces: `"5"` is not an
-integer, `true` is not an integer, `123` is not a string, `null` or a list is not an object.
+a field of the wrong JSON type, an integer out of its range, an unknown field. The converter never
+coerces: `"5"` is not an integer, `true` is not an integer, `123` is not a string, `null` or a list
+is not an object. Integers are 64-bit (`INT64_MIN`..`INT64_MAX`); an `EventCursor` (a
+`last_event_index`) is -1 (nothing seen yet) or an event index. orjson decodes an integer beyond
+64 bits as a float, so an integral float that large is an integer out of range, not "a number".
+Messages quote the client's values and keys through `actors.excerpt`.
 Other inbound documents (graph definitions, graph run requests) are built by the same converter
 through `structure_strictly`, and nested problems are named by their path (`nodes.a.function`).
 """
@@ -11,7 +15,7 @@ through `structure_strictly`, and nested problems are named by their path (`node
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NewType
 
 import attrs
 import cattrs
@@ -20,9 +24,16 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from cattrs.cols import mapping_structure_factory
 from cattrs.gen import make_dict_structure_fn
 
+from actors.excerpt import excerpt
+
 
 class BadCommand(ValueError):
     """A frame that is not a valid command; the message is meant for the client."""
+
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+EventCursor = NewType("EventCursor", int)  # -1 (nothing seen yet) or an event index
 
 
 @attrs.frozen
@@ -36,7 +47,7 @@ class StartWorkflow:
 @attrs.frozen
 class Reconnect:
     run_id: str
-    last_event_index: int | None = None
+    last_event_index: EventCursor | None = None
     workflow_id: str | None = None
     session_id: str | None = None
 
@@ -90,16 +101,44 @@ class WrongType(TypeError):
         super().__init__(f"must be {expected}, got {json_type(value)}")
 
 
+class OutOfRange(ValueError):
+    def __init__(self, low: int, high: int, value: int | float) -> None:
+        super().__init__(
+            f"is out of range: it must be an integer from {low} to {high}, got {value!r}"
+        )
+
+
+def json_integer(value: Any) -> int | None:
+    """The integer a decoded JSON value holds, or None: an int (not a bool) as it is, and an
+    integral float beyond 64 bits, which is how orjson decodes an integer literal that large."""
+    if isinstance(value, float) and value.is_integer() and abs(value) > INT64_MAX:
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
 def _strict_str(value: Any, _: type) -> str:
     if not isinstance(value, str):
         raise WrongType("a string", value)
     return value
 
 
-def _strict_int(value: Any, _: type) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+def _integer_between(value: Any, low: int, high: int) -> int:
+    number = json_integer(value)
+    if number is None:
         raise WrongType("an integer", value)
-    return value
+    if not low <= number <= high:
+        raise OutOfRange(low, high, value)
+    return number
+
+
+def _strict_int(value: Any, _: type) -> int:
+    return _integer_between(value, INT64_MIN, INT64_MAX)
+
+
+def _event_cursor(value: Any, _: type) -> EventCursor:
+    return EventCursor(_integer_between(value, -1, INT64_MAX))
 
 
 def _strict_float(value: Any, _: type) -> float:
@@ -133,6 +172,7 @@ def make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(str, _strict_str)
     converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(EventCursor, _event_cursor)
     converter.register_structure_hook(float, _strict_float)
     converter.register_structure_hook(bool, _strict_bool)
     converter.register_structure_hook_factory(
@@ -151,7 +191,8 @@ converter = make_converter()
 def describe_errors(error: ClassValidationError | IterableValidationError, where: str) -> str:
     """One readable sentence per problem: `workflow_id is required`, `last_event_index must be
     an integer, got string`, `unknown field for start-workflow: foo`, and for nested documents
-    the path: `nodes.check.function must be a string, got integer`."""
+    the path: `nodes.check.function must be a string, got integer`. Keys, names and values the
+    client sent are quoted through `excerpt`."""
     return "; ".join(_problems(error, where, ""))
 
 
@@ -162,24 +203,24 @@ def _problems(
     with_notes, without_notes = error.group_exceptions()
     for exc, note in with_notes:
         name = note.name if isinstance(error, ClassValidationError) else note.index
-        inner = f"{path}.{name}" if path else str(name)
+        inner = f"{path}.{excerpt(str(name))}" if path else excerpt(str(name))
         if isinstance(exc, ClassValidationError | IterableValidationError):
             problems.extend(_problems(exc, inner, inner))
         elif isinstance(exc, KeyError):
             problems.append(f"{inner} is required")
-        elif isinstance(exc, WrongType):
+        elif isinstance(exc, WrongType | OutOfRange):
             problems.append(f"{inner} {exc}")
         else:
-            problems.append(f"{inner} is invalid: {exc}")
+            problems.append(f"{inner} is invalid: {excerpt(str(exc))}")
     for exc in without_notes:
         if isinstance(exc, ForbiddenExtraKeysError):
-            names = ", ".join(sorted(exc.extra_fields))
+            names = excerpt(", ".join(sorted(exc.extra_fields)))
             plural = "s" if len(exc.extra_fields) > 1 else ""
             problems.append(f"unknown field{plural} for {where}: {names}")
         elif isinstance(exc, WrongType):
             problems.append(f"{where} {exc}")
         else:
-            problems.append(str(exc))
+            problems.append(excerpt(str(exc)))
     return problems
 
 
@@ -204,8 +245,13 @@ def parse_command(frame: str | bytes) -> Command:
         raise BadCommand(
             f"A command must be a JSON object with an 'action' field, got {json_type(data)}"
         )
-    action = data.pop("action", None)
-    command_class = ACTIONS.get(action) if isinstance(action, str) else None
+    known = ", ".join(ACTIONS)
+    if "action" not in data:
+        raise BadCommand(f"action is required: one of {known}")
+    action = data.pop("action")
+    if not isinstance(action, str):
+        raise BadCommand(f"action must be one of {known}, got {json_type(action)}")
+    command_class = ACTIONS.get(action)
     if command_class is None:
-        raise BadCommand(f"Unknown action: {action}")
+        raise BadCommand(f"Unknown action: {excerpt(action)} (the actions are {known})")
     return structure_strictly(data, command_class, action)

@@ -24,6 +24,7 @@ import trio
 from actors.actor import ActorGone, Reply
 from actors.events import RunInfo, RunStatus
 from actors.follow import Follow, Resubscribe
+from actors.excerpt import excerpt
 from actors.publisher import Publisher
 from actors.registry import (
     CancelAll,
@@ -58,7 +59,7 @@ CANCELLED_RUNS_DEADLINE = 10.0  # seconds for cancelled runs to record their end
 
 class UnknownRun(LookupError):
     def __init__(self, run_id: str) -> None:
-        super().__init__(f"Run {run_id} not found")
+        super().__init__(f"Run {excerpt(run_id)} not found")
         self.run_id = run_id
 
 

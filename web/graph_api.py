@@ -7,6 +7,14 @@ The WebSocket sends `connected`, waits for `{"initial_state": {...}}` (a bad one
 frame and the socket waits for a good one), starts the run and sends its frames (see
 `web.graph_protocol`), then closes normally after `complete`. The run does not depend on the
 socket: a client that leaves can follow it again over `/workflows/ws` with its `run_id`.
+
+A graph that does not exist, or can no longer run (a tool it uses is not registered any more),
+gets its `error` frame and then a close with 1008 and the reason `graph not found` or `graph
+cannot run`, never 1000, which would tell the client its request was served. 1008 (policy
+violation) is the code RFC 6455 gives for refusing a request when no more specific one fits, the
+one this route already closes an unauthorized client with, and a code every WebSocket library
+knows; a private code such as 4404 would mean something only to clients taught our convention.
+The reason and the `error` frame say which refusal it was.
 """
 
 from __future__ import annotations
@@ -30,6 +38,12 @@ from web.runs_api import problem
 from web.workflows_ws import PUMP_FLUSH_TIMEOUT, WebSocketLike
 
 REFUSED_RUN = (UnknownGraph, InvalidGraph, InvalidInitialState, RuntimeClosing, BadCommand)
+
+Close = tuple[int, str]  # the code and reason a graph socket is closed with
+RUN_FINISHED: Close = (1000, "run finished")
+GRAPH_NOT_FOUND: Close = (1008, "graph not found")
+GRAPH_CANNOT_RUN: Close = (1008, "graph cannot run")
+SHUTTING_DOWN: Close = (1001, "server shutting down")
 
 
 @attrs.frozen
@@ -166,12 +180,15 @@ class GraphSocket:
 
     async def serve(self) -> None:
         """Until the run's last frame is sent (close 1000; also when a shutdown cancelled the
-        run), or until the server shuts down before a run was started (1001)."""
+        run), until the graph turns out unknown or unable to run (1008), or until the server
+        shuts down before a run was started (1001)."""
         done = trio.Event()
+        close = SHUTTING_DOWN
         async with trio.open_nursery() as nursery:
 
             async def converse() -> None:
-                await self._converse()
+                nonlocal close
+                close = await self._converse()
                 done.set()
                 nursery.cancel_scope.cancel()
 
@@ -180,20 +197,18 @@ class GraphSocket:
             with trio.move_on_after(PUMP_FLUSH_TIMEOUT):
                 await done.wait()
             nursery.cancel_scope.cancel()
-        if done.is_set():
-            await close_handshake(self.websocket, 1000, "run finished")
-        else:
-            await close_handshake(self.websocket, 1001, "server shutting down")
+        await close_handshake(self.websocket, *close)
 
-    async def _converse(self) -> None:
+    async def _converse(self) -> Close:
+        """The conversation up to the run's last frame; how the socket is to be closed."""
         try:
             await self.graphs.get(self.graph_id)
         except UnknownGraph as unknown:
             await self.websocket.send(graph_protocol.error(str(unknown), "Graph not found"))
-            return
+            return GRAPH_NOT_FOUND
         except InvalidGraph as unusable:
             await self.websocket.send(graph_protocol.error(str(unusable), "Graph cannot run"))
-            return
+            return GRAPH_CANNOT_RUN
         await self.websocket.send(graph_protocol.connected(self.graph_id))
         while True:
             text = await self.websocket.receive()
@@ -215,3 +230,4 @@ class GraphSocket:
                 await self.websocket.send(text)
 
         await follow.stream(send)
+        return RUN_FINISHED

@@ -27,6 +27,10 @@ What stays as it was:
 - a broken connection: the flush drops what is buffered and tells the protocol it is closed,
   as Hypercorn does when a send fails.
 
+One change to Hypercorn's reading side, `_FailingWSStream`: a client frame wsproto cannot accept
+(invalid UTF-8 in a text message, or another protocol error) gets a Close frame with wsproto's
+code (1007, 1002) before the connection closes, where Hypercorn closed TCP without one.
+
 Only plain HTTP listeners (`config.bind`); runcast binds loopback and serves no TLS itself.
 """
 
@@ -39,8 +43,9 @@ from typing import Any
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol.events import StreamClosed
 from hypercorn.protocol.h11 import H11Protocol
-from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
+from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError, WSStream
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.statsd import StatsdLogger
 from hypercorn.trio.tcp_server import TCPServer
@@ -57,6 +62,8 @@ from hypercorn.typing import (
 )
 from hypercorn.utils import repr_socket_addr, wrap_app
 from wsproto.connection import ConnectionState as WebSocketState
+from wsproto.events import CloseConnection, Message, Ping
+from wsproto.frame_protocol import CloseReason
 
 from web.asgi_websocket import SEND_TEXTS
 
@@ -118,7 +125,8 @@ class CoalescingTCPServer(TCPServer):
     async def send_websocket_message(
         self, hypercorn_send: ASGISendCallable, message: ASGISendEvent
     ) -> None:
-        """A WebSocket app's `send`: text straight into the buffer while the socket is open."""
+        """A WebSocket app's `send`: text straight into the buffer while the socket is open; the
+        accept makes the stream a `_FailingWSStream`."""
         kind = message["type"]
         if kind == SEND_TEXTS:
             texts: Sequence[str] = message["texts"]  # type: ignore[typeddict-item]
@@ -135,6 +143,8 @@ class CoalescingTCPServer(TCPServer):
         ):
             await self._write(text_frame(text))
         else:
+            if kind == "websocket.accept":
+                _fail_as_rfc_6455_says(hypercorn_send)
             await hypercorn_send(message)
 
     def _frames_directly(self, hypercorn_send: ASGISendCallable) -> bool:
@@ -178,6 +188,49 @@ class CoalescingTCPServer(TCPServer):
             self._flushed.set()
         if broken:  # after `_flushed`: handling Closed may close the connection, which waits on it
             await self.protocol.handle(Closed())
+
+
+class _FailingWSStream(WSStream):
+    """Hypercorn's WebSocket stream, failing the connection as RFC 6455 says (§7.1.7, §8.1).
+
+    When wsproto cannot accept a client's frame (invalid UTF-8 in a text message: 1007; another
+    protocol error: 1002), it yields a `CloseConnection` with that code while the connection is
+    still open. Hypercorn 0.18 sends a Close only in answer to the client's own Close, so it then
+    dropped the TCP connection without one and the client saw 1006. `_handle_events` is Hypercorn
+    0.18's, plus the branch that sends wsproto's Close first; nothing else differs.
+    """
+
+    async def _handle_events(self) -> None:
+        for event in self.connection.events():
+            if isinstance(event, Message):
+                try:
+                    self.buffer.extend(event)
+                except FrameTooLargeError:
+                    await self._send_wsproto_event(
+                        CloseConnection(code=CloseReason.MESSAGE_TOO_BIG)
+                    )
+                    break
+                if event.message_finished:
+                    await self.app_put(self.buffer.to_message())  # type: ignore[misc]
+                    self.buffer.clear()
+            elif isinstance(event, Ping):
+                await self._send_wsproto_event(event.response())
+            elif isinstance(event, CloseConnection):
+                if self.connection.state is WebSocketState.REMOTE_CLOSING:
+                    await self._send_wsproto_event(event.response())
+                elif self.connection.state is WebSocketState.OPEN:  # wsproto failed it
+                    await self._send_wsproto_event(event)
+                await self.send(StreamClosed(stream_id=self.stream_id))
+
+
+def _fail_as_rfc_6455_says(hypercorn_send: ASGISendCallable) -> None:
+    """Make the WebSocket stream behind `hypercorn_send` a `_FailingWSStream`, as the app accepts
+    it (no frame is read before). Hypercorn builds its streams itself (`H11Protocol`, `H2Protocol`)
+    and offers no way to pass another class; the subclass adds no state, so changing the class of
+    this one stream is all it takes, without patching Hypercorn for every server in the process."""
+    stream = getattr(hypercorn_send, "__self__", None)
+    if type(stream) is WSStream:
+        stream.__class__ = _FailingWSStream
 
 
 class _TextFrameShortcut:

@@ -5,11 +5,15 @@ started, the ones it reconnected to) has a pump task that sends that run's frame
 can follow several runs. A second `reconnect` to a run this socket already follows replaces the
 first pump instead of doubling every event. Any bad command gets an error frame and the socket
 stays usable. When the server shuts down, pumps deliver their runs' final events, then the socket
-is closed with 1001.
+is closed with 1001. `authenticate` compares tokens in constant time (`hmac.compare_digest`), and
+a socket whose `authenticate` failed `MAX_FAILED_AUTHENTICATIONS` times gets that last
+`auth_error`, then is closed with 1008 (policy violation): guessing tokens costs a connection
+every few tries.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Sequence
 from typing import Protocol
@@ -17,6 +21,7 @@ from typing import Protocol
 import trio
 
 from actors import IndexBeyondRun, Runtime, RuntimeClosing, UnknownRun, UnknownWorkflow
+from actors.excerpt import excerpt
 from actors.follow import Follow
 from actors.messages import (
     Authenticate,
@@ -35,6 +40,7 @@ from web.protocol import Mode, SubscriptionFraming
 log = logging.getLogger(__name__)
 
 PUMP_FLUSH_TIMEOUT = 5.0  # at shutdown, how long pumps may take to send their runs' last events
+MAX_FAILED_AUTHENTICATIONS = 5
 
 
 class WebSocketLike(Protocol):
@@ -62,13 +68,14 @@ class WorkflowSocket:
         self.token = token
         self.server_closing = server_closing
         self.authenticated = authenticated or token is None
+        self._failed_authentications = 0
         self._pumps: dict[str, trio.CancelScope] = {}
         self._pumps_idle = trio.Event()
         self._pumps_idle.set()
 
     async def serve(self) -> None:
-        """Until the client leaves (`receive` raises, or Quart cancels this task) or the server shuts
-        down."""
+        """Until the client leaves (`receive` raises, or Quart cancels this task), the server shuts
+        down (close 1001), or the client failed `authenticate` too often (close 1008)."""
         await self.websocket.send(protocol.connected(requires_auth=self.token is not None))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._read_commands, nursery)
@@ -76,12 +83,18 @@ class WorkflowSocket:
             with trio.move_on_after(PUMP_FLUSH_TIMEOUT):
                 await self._pumps_idle.wait()
             nursery.cancel_scope.cancel()
-        await close_handshake(self.websocket, 1001, "server shutting down")
+        if self._failed_authentications >= MAX_FAILED_AUTHENTICATIONS:
+            await close_handshake(self.websocket, 1008, "too many failed authentications")
+        else:
+            await close_handshake(self.websocket, 1001, "server shutting down")
 
     async def _read_commands(self, nursery: trio.Nursery) -> None:
-        while True:
+        """Answer commands until the client leaves (`receive` raises) or has failed
+        `authenticate` MAX_FAILED_AUTHENTICATIONS times; then end the connection's nursery."""
+        while self._failed_authentications < MAX_FAILED_AUTHENTICATIONS:
             frame = await self.websocket.receive()
             await self._dispatch(frame, nursery)
+        nursery.cancel_scope.cancel()
 
     async def _dispatch(self, frame: str | bytes, nursery: trio.Nursery) -> None:
         try:
@@ -100,8 +113,9 @@ class WorkflowSocket:
             await self.websocket.send(protocol.error(str(refused)))
         except Exception as failure:
             log.exception("error while handling %r", command)
+            problem = excerpt(str(failure))  # the text of any exception may hold the command's
             await self.websocket.send(
-                protocol.error(f"internal error: {type(failure).__name__}: {failure}")
+                protocol.error(f"internal error: {type(failure).__name__}: {problem}")
             )
 
     async def _answer(self, command: Command, nursery: trio.Nursery) -> None:
@@ -124,8 +138,10 @@ class WorkflowSocket:
             self.authenticated = True
             await self.websocket.send(protocol.AUTHENTICATED)
         elif not command.token:
+            self._failed_authentications += 1
             await self.websocket.send(protocol.auth_error("Token is required"))
-        elif command.token != self.token:
+        elif not hmac.compare_digest(command.token.encode(), self.token.encode()):
+            self._failed_authentications += 1
             await self.websocket.send(protocol.auth_error("Invalid token"))
         else:
             self.authenticated = True
@@ -133,11 +149,6 @@ class WorkflowSocket:
 
     async def _reconnect(self, command: Reconnect, nursery: trio.Nursery) -> None:
         last = command.last_event_index
-        if last is not None and last < -1:
-            await self.websocket.send(
-                protocol.error("last_event_index must be -1 (from the start), null, or an index")
-            )
-            return
         start = 0 if last is None else last + 1
         follow = await self.runtime.follow(command.run_id, start)
         self._start_pump(nursery, follow, Mode.RECONNECT)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from actors.events import RunInfo
+from actors.excerpt import excerpt
 
 
 class Emit(Protocol):
@@ -38,7 +39,7 @@ class WorkflowDefinition(Protocol):
 
 class UnknownWorkflow(LookupError):
     def __init__(self, workflow_id: str) -> None:
-        super().__init__(f"Workflow {workflow_id} not found")
+        super().__init__(f"Workflow {excerpt(workflow_id)} not found")
         self.workflow_id = workflow_id
 
 

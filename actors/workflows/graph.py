@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from actors.excerpt import excerpt
 from actors.messages import BadCommand, converter, structure_strictly
 from actors.workflows.conditions import Condition, ConditionSyntaxError, parse_condition
 from actors.workflows.tools import Tool, ToolRegistry
@@ -115,12 +116,12 @@ def compile_graph(graph_id: str, definition: GraphDefinition, tools: ToolRegistr
         for position, (name, spec) in enumerate(definition.nodes.items())
     }
     for source, target in definition.edges.items():
-        _check_edge(f"edges.{source}", source, target, nodes)
+        _check_edge(f"edges.{excerpt(source)}", source, target, nodes)
     branches = {}
     for source, edge in definition.conditional_edges.items():
-        where = f"conditional_edges.{source}"
+        where = f"conditional_edges.{excerpt(source)}"
         if source not in nodes:
-            raise InvalidGraph(f"{where}: {source!r} is not a node of this graph")
+            raise InvalidGraph(f"{where}: {excerpt(source)!r} is not a node of this graph")
         _check_edge(f"{where}.true", source, edge.true, nodes)
         _check_edge(f"{where}.false", source, edge.false, nodes)
         try:
@@ -140,20 +141,21 @@ def _node(name: str, position: int, spec: NodeDefinition, tools: ToolRegistry) -
     if spec.function not in tools:
         known = ", ".join(sorted(t.name for t in tools)) or "none"
         raise InvalidGraph(
-            f"nodes.{name}.function: unknown tool {spec.function!r} (registered tools: {known})"
+            f"nodes.{excerpt(name)}.function: unknown tool {excerpt(spec.function)!r}"
+            f" (registered tools: {known})"
         )
     tool = tools.get(spec.function)
     problem = tool.params_problem(spec.params)
     if problem is not None:
-        raise InvalidGraph(f"nodes.{name}.params: {problem}")
+        raise InvalidGraph(f"nodes.{excerpt(name)}.params: {problem}")
     return Node(name, tool, spec.params, position)
 
 
 def _check_edge(where: str, source: str, target: str, nodes: Mapping[str, Node]) -> None:
     if source not in nodes:
-        raise InvalidGraph(f"{where}: {source!r} is not a node of this graph")
+        raise InvalidGraph(f"{where}: {excerpt(source)!r} is not a node of this graph")
     if target != END and target not in nodes:
         raise InvalidGraph(
-            f"{where}: target {target!r} is not a node of this graph (nodes: "
-            f"{', '.join(nodes)}; or {END})"
+            f"{where}: target {excerpt(target)!r} is not a node of this graph (nodes: "
+            f"{excerpt(', '.join(nodes))}; or {END})"
         )

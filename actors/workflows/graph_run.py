@@ -34,6 +34,8 @@ from actors.events import (
     STEP_STARTED,
     RunInfo,
 )
+from actors.excerpt import excerpt
+from actors.messages import json_integer
 from actors.workflows.catalog import Emit, WorkflowFailed
 from actors.workflows.graph import END, Graph, Node, WalkError
 from actors.workflows.tools import ToolResultError
@@ -53,18 +55,20 @@ def now_iso() -> str:
 
 def max_iterations_of(initial_state: dict[str, Any], max_passes: int = DEFAULT_MAX_PASSES) -> int:
     """The bound on passes of any one node: `max_iterations` of the state, default 10 (or
-    `max_passes` when that is lower); a value above `max_passes` is refused."""
+    `max_passes` when that is lower); a value above `max_passes` is refused, an integer beyond
+    64 bits (which orjson decodes as a float) too."""
     value = initial_state.get("max_iterations", min(DEFAULT_MAX_ITERATIONS, max_passes))
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    number = json_integer(value)
+    if number is None or number < 1:
         raise InvalidInitialState(
-            f"initial_state.max_iterations must be a positive integer, got {value!r}"
+            f"initial_state.max_iterations must be a positive integer, got {excerpt(repr(value))}"
         )
-    if value > max_passes:
+    if number > max_passes:
         raise InvalidInitialState(
             f"initial_state.max_iterations must be at most {max_passes} (the server's"
             f" --graph-max-iterations), got {value}"
         )
-    return value
+    return number
 
 
 @attrs.frozen

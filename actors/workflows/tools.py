@@ -18,6 +18,8 @@ from typing import Any, overload
 import attrs
 import trio
 
+from actors.excerpt import excerpt
+
 ToolFunction = Callable[..., Any]
 
 
@@ -77,7 +79,10 @@ class Tool:
             return f"tool {self.name} needs the parameter{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
         unknown = sorted(set(params) - set(self.params))
         if unknown and not self.any_params:
-            return f"tool {self.name} takes no parameter {', '.join(unknown)} (it takes: {accepted})"
+            return (
+                f"tool {self.name} takes no parameter {excerpt(', '.join(unknown))}"
+                f" (it takes: {accepted})"
+            )
         return None
 
     async def call(self, state: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:

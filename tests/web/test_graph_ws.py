@@ -1,7 +1,8 @@
 """`/ws/graph/run/{graph_id}` (`GraphSocket` of web/graph_api.py, routed in web/app.py) over a real
 server with real trio-websocket clients: the frame order of the guide and the normal close, the
 code-review loop seen frame by frame, failing nodes, refused messages on a socket that stays
-usable, unknown graphs, clients that leave mid-run, the token, and a server shut down mid-run.
+usable, unknown graphs and graphs that can no longer run (close 1008), invalid UTF-8 (close 1007,
+sent by a raw client), clients that leave mid-run, the token, and a server shut down mid-run.
 
 Runs that must still be running while the test acts pass through a gated `wait` node (see
 tests/web/graph_helpers.py).
@@ -22,6 +23,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from actors.workflows.examples.code_review import SAMPLE_CODE, code_review_graph
 from tests.conftest import RunningServer, StartServer
+from tests.raw_websocket import client_text_frame, raw_websocket
 from tests.web.graph_helpers import (
     CODE_REVIEW_NODES,
     FAILING_GRAPH,
@@ -72,10 +74,15 @@ async def recv_until(ws: WebSocketConnection, *types: str) -> list[dict[str, Any
 
 async def close_code(ws: WebSocketConnection) -> int:
     """The code the server closed with, once every frame before the close has been read."""
+    code, _ = await close_of(ws)
+    return code
+
+
+async def close_of(ws: WebSocketConnection) -> tuple[int, str | None]:
+    """The code and reason the server closed with, once every frame before has been read."""
     with trio.fail_after(GUARD), pytest.raises(ConnectionClosed) as closed:
         await ws.get_message()
-    code: int = closed.value.reason.code
-    return code
+    return closed.value.reason.code, closed.value.reason.reason
 
 
 async def start(ws: WebSocketConnection, initial_state: dict[str, Any]) -> str:
@@ -240,15 +247,92 @@ async def test_a_failing_node_gives_node_error_then_error_and_other_runs_go_on(
     assert rest[-1]["final_state"] == {"count": 2, "waited": ["hold"]}
 
 
-async def test_an_unknown_graph_gets_an_error_frame_then_the_socket_closes(
-    gserver: RunningServer,
+@pytest.mark.parametrize(
+    ("graph_id", "named"),
+    [("no-such-graph", "no-such-graph"), ("g" * 10_000, f"{'g' * 200}… (10000 characters)")],
+    ids=["short id", "10,000-character id"],
+)
+async def test_an_unknown_graph_gets_an_error_frame_then_a_close_with_1008(
+    gserver: RunningServer, graph_id: str, named: str
 ) -> None:
-    async with graph_socket(gserver, "no-such-graph") as ws:
+    """The error quotes at most 200 characters of the id; the close says the request was
+    refused (1008), not served (1000)."""
+    async with graph_socket(gserver, graph_id) as ws:
         frame = await recv(ws)
-        assert frame["type"] == "error"
-        assert "no-such-graph" in frame["error"]
-        assert isinstance(frame["message"], str) and frame["message"]
-        await close_code(ws)
+        assert frame == {
+            "type": "error", "error": f"Graph {named} not found", "message": "Graph not found"
+        }
+        assert await close_of(ws) == (1008, "graph not found")
+
+
+async def test_a_graph_that_can_no_longer_run_gets_an_error_frame_then_a_close_with_1008(
+    start_server: StartServer, gates: Gates
+) -> None:
+    """A graph created with a tool the restarted server no longer has (`inc`); its node's
+    10,000-character name is quoted in part."""
+    node = "n" * 10_000
+    first = await start_server(tools=make_tools(gates))
+    async with httpx.AsyncClient(base_url=first.base_url) as http:
+        orphan = {"name": "orphan", "nodes": {node: {"function": "inc"}}}
+        graph_id = await create_graph(http, orphan)
+    await first.stop()
+    second = await start_server()
+    async with graph_socket(second, graph_id) as ws:
+        frame = await recv(ws)
+        assert frame["type"] == "error" and frame["message"] == "Graph cannot run"
+        assert frame["error"].startswith(
+            f"graph {graph_id} can no longer run: nodes.{'n' * 200}… (10000 characters).function:"
+            " unknown tool 'inc'"
+        )
+        assert len(frame["error"]) < 500
+        assert await close_of(ws) == (1008, "graph cannot run")
+
+
+LONG = 900_000  # characters of one value: the message stays under --max-message-size (1 MiB)
+
+
+@pytest.mark.parametrize(
+    ("message", "refusal"),
+    [
+        (json.dumps({"initial_state": {"max_iterations": "x" * LONG}}),
+         f"initial_state.max_iterations must be a positive integer, got '{'x' * 199}… ({LONG + 2}"
+         " characters)"),
+        (json.dumps({"initial_state": {}, "f" * LONG: 1}),
+         f"unknown field for the message: {'f' * 200}… ({LONG} characters)"),
+        ('{"initial_state": {"max_iterations": %d}}' % 10**30,
+         "initial_state.max_iterations must be at most 1000 (the server's --graph-max-iterations),"
+         " got 1e+30"),
+    ],
+    ids=["long max_iterations", "long field name", "max_iterations 10**30"],
+)
+async def test_a_refused_message_quotes_at_most_200_characters_and_names_the_range(
+    gserver: RunningServer, message: str, refusal: str
+) -> None:
+    async with httpx.AsyncClient(base_url=gserver.base_url) as http:
+        graph_id = await create_graph(http, TWO_NODES)
+    async with graph_socket(gserver, graph_id) as ws:
+        assert (await recv(ws))["type"] == "connected"
+        await ws.send_message(message)
+        assert await recv(ws) == {"type": "error", "error": refusal, "message": "Invalid request"}
+        await ws.send_message(json.dumps({"initial_state": {"count": 1}}))
+        frames = await recv_until(ws, "complete")
+        assert await close_code(ws) == 1000
+    assert frames[-1]["final_state"] == {"count": 3}
+
+
+async def test_invalid_utf8_in_a_text_frame_closes_with_1007(gserver: RunningServer) -> None:
+    """RFC 6455 §8.1: a Close frame with 1007 the client can read, not a dropped connection;
+    the graph's other clients are served on."""
+    async with httpx.AsyncClient(base_url=gserver.base_url) as http:
+        graph_id = await create_graph(http, TWO_NODES)
+    async with raw_websocket(graph_url(gserver, graph_id)) as raw:
+        assert json.loads(await raw.receive_text())["type"] == "connected"
+        await raw.send_raw(client_text_frame(b'{"initial_state": {"note": "\xc3\x28"}}'))
+        with trio.fail_after(GUARD):
+            assert await raw.close_code() == 1007
+    async with graph_socket(gserver, graph_id) as ws:
+        await start(ws, {"count": 0})
+        assert (await recv_until(ws, "complete"))[-1]["final_state"] == {"count": 2}
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ from actors.workflows.examples.content_creation import (
 )
 from tests.clients import TERMINAL, JsonSocket, events_only, ws_client
 from tests.conftest import FAST_STEP_DELAY, RunningServer, StartServer
+from tests.raw_websocket import client_text_frame, raw_websocket
 
 DEMO_EVENTS = 42
 GATED = "gated"
@@ -526,15 +527,17 @@ async def test_cancel_of_an_unknown_run_is_an_error(server: RunningServer) -> No
 
 # -- bad input -----------------------------------------------------------------------------------
 
+KNOWN_ACTIONS = "start-workflow, reconnect, ping, authenticate, cancel-run"
+INDEX_RANGE = "last_event_index is out of range: it must be an integer from -1 to 9223372036854775807"
 BAD_FRAMES: list[tuple[str | bytes, str]] = [
     ("{not json", "Invalid JSON"),
     (b'{"action": "ping"}', "Binary frames are not supported"),
     ("[1, 2]", "got array"),
     ("42", "got integer"),
     ('"ping"', "got string"),
-    ("{}", "Unknown action: None"),
-    ('{"action": "frobnicate"}', "Unknown action: frobnicate"),
-    ('{"action": 7}', "Unknown action: 7"),
+    ("{}", f"action is required: one of {KNOWN_ACTIONS}"),
+    ('{"action": "frobnicate"}', f"Unknown action: frobnicate (the actions are {KNOWN_ACTIONS})"),
+    ('{"action": 7}', f"action must be one of {KNOWN_ACTIONS}, got integer"),
     ('{"action": "start-workflow"}', "workflow_id is required"),
     ('{"action": "start-workflow", "workflow_id": "nope"}', "Workflow nope not found"),
     ('{"action": "start-workflow", "workflow_id": 12}', "workflow_id must be a string, got integer"),
@@ -546,6 +549,9 @@ BAD_FRAMES: list[tuple[str | bytes, str]] = [
     ('{"action": "reconnect", "run_id": "x", "last_event_index": "5"}', "last_event_index must be an integer, got string"),
     ('{"action": "reconnect", "run_id": "x", "last_event_index": true}', "last_event_index must be an integer, got boolean"),
     ('{"action": "reconnect", "run_id": "x", "last_event_index": 1.5}', "last_event_index must be an integer"),
+    ('{"action": "reconnect", "run_id": "x", "last_event_index": %d}' % 10**30, f"{INDEX_RANGE}, got 1e+30"),
+    ('{"action": "reconnect", "run_id": "x", "last_event_index": %d}' % (2**64 - 1), f"{INDEX_RANGE}, got {2**64 - 1}"),
+    ('{"action": "reconnect", "run_id": "x", "last_event_index": -2}', f"{INDEX_RANGE}, got -2"),
     ('{"action": "reconnect", "run_id": 3}', "run_id must be a string"),
     ('{"action": "reconnect", "run_id": "x", "bogus": 1}', "unknown field for reconnect: bogus"),
     ('{"action": "ping", "extra": true}', "unknown field for ping: extra"),
@@ -578,6 +584,63 @@ async def test_every_bad_input_in_a_row_on_one_socket(server: RunningServer) -> 
     assert [a["event"] for a in answers] == ["error"] * len(BAD_FRAMES)
     for answer, (_, message) in zip(answers, BAD_FRAMES, strict=True):
         assert message in answer["error"]
+
+
+LONG = 900_000  # characters of one value: the frame stays under --max-message-size (1 MiB)
+MANY_FIELDS = {f"field{i:05}": 1 for i in range(20_000)}
+MANY_NAMES = ", ".join(MANY_FIELDS)
+LONG_INPUT: list[tuple[str, dict[str, Any], str]] = [
+    ("workflow_id", {"action": "start-workflow", "workflow_id": "w" * LONG},
+     f"Workflow {'w' * 200}… ({LONG} characters) not found"),
+    ("action", {"action": "a" * LONG},
+     f"Unknown action: {'a' * 200}… ({LONG} characters) (the actions are {KNOWN_ACTIONS})"),
+    ("reconnect run_id", {"action": "reconnect", "run_id": "r" * LONG},
+     f"Run {'r' * 200}… ({LONG} characters) not found"),
+    ("cancel-run run_id", {"action": "cancel-run", "run_id": "r" * LONG},
+     f"Run {'r' * 200}… ({LONG} characters) not found"),
+    ("field name", {"action": "ping", "f" * LONG: 1},
+     f"unknown field for ping: {'f' * 200}… ({LONG} characters)"),
+    ("20,000 field names", {"action": "ping", **MANY_FIELDS},
+     f"unknown fields for ping: {MANY_NAMES[:200]}… ({len(MANY_NAMES)} characters)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"), [c[1:] for c in LONG_INPUT], ids=[c[0] for c in LONG_INPUT]
+)
+async def test_an_error_frame_quotes_at_most_200_characters_of_the_input(
+    server: RunningServer, body: dict[str, Any], expected: str
+) -> None:
+    async with ws_client(server.ws_url) as client:
+        await client.send(body)
+        answer = await client.recv()
+        await assert_usable(client)
+    assert answer == {"event": "error", "error": expected}
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (client_text_frame(b'{"action": "ping", "x": "\xff\xfe"}'), 1007),
+        (client_text_frame(b"\xed\xa0\x80"), 1007),  # an encoded UTF-16 surrogate is not UTF-8
+        (client_text_frame(b'{"action": "ping"}', masked=False), 1002),
+    ],
+    ids=["invalid UTF-8", "encoded surrogate", "unmasked frame"],
+)
+async def test_a_frame_the_protocol_forbids_closes_with_its_code_and_the_server_serves_on(
+    server: RunningServer, frame: bytes, code: int
+) -> None:
+    """RFC 6455 §8.1: invalid UTF-8 in a text message fails the connection with 1007 (any other
+    protocol error with 1002), with a Close frame the client can read, not a dropped connection."""
+    async with ws_client(server.ws_url) as bystander:
+        async with raw_websocket(server.ws_url) as raw:
+            assert json.loads(await raw.receive_text())["event"] == "connected"
+            await raw.send_raw(frame)
+            with trio.fail_after(10):
+                assert await raw.close_code() == code
+        await assert_usable(bystander)
+    async with ws_client(server.ws_url) as newcomer:
+        await assert_usable(newcomer)
 
 
 async def test_negative_last_event_index_below_minus_one_is_refused(
@@ -639,6 +702,35 @@ async def test_commands_need_authentication_when_a_token_is_set(start_server: St
         started = await client.start(DEMO)
         assert started["event"] == "WorkflowStarted"
         assert indices(await client.recv_until_terminal()) == list(range(1, DEMO_EVENTS))
+        await assert_usable(client)
+
+
+async def test_the_fifth_failed_authenticate_gets_its_auth_error_then_a_close_with_1008(
+    start_server: StartServer,
+) -> None:
+    """Failed `authenticate`s (no token, an empty one, wrong ones) are counted; commands refused
+    for want of authentication are not. The socket stays usable up to the fifth failure, which
+    closes it; another socket still authenticates. The token is not ASCII: tokens are compared
+    as bytes (`hmac.compare_digest` takes no str outside ASCII)."""
+    token = "s3cret-é"
+    srv = await start_server(token=token)
+    failures = [{}, {"token": ""}, {"token": "wrong"}, {"token": "s3cret-è"}, {"token": "s3cret-"}]
+    async with ws_client(srv.ws_url) as client:
+        for count, fields in enumerate(failures, start=1):
+            await client.send({"action": "start-workflow", "workflow_id": DEMO})
+            assert (await client.recv())["event"] == "auth_error"
+            await client.send({"action": "authenticate", **fields})
+            answer = await client.recv()
+            assert answer["event"] == "auth_error", answer
+            if count < len(failures):
+                await assert_usable(client)
+        with trio.fail_after(10), pytest.raises(ConnectionClosed) as closed:
+            await client.ws.get_message()
+    assert closed.value.reason.code == 1008
+    assert closed.value.reason.reason == "too many failed authentications"
+    async with ws_client(srv.ws_url) as client:
+        await client.send({"action": "authenticate", "token": token})
+        assert (await client.recv())["event"] == "authenticated"
         await assert_usable(client)
 
 
