@@ -4,16 +4,26 @@ Every route is Quart-Trio's but `/workflows/ws`, which carries every run event: 
 plain ASGI in front of Quart (`web.asgi_websocket`), with the same `WorkflowSocket`.
 
 `GET /metrics` is the Prometheus text of `web.metrics`; every WebSocket is wrapped so that its
-frames count there. When the server has a token, every HTTP route but `/health` wants
-`Authorization: Bearer <token>` (401 otherwise); `/workflows/ws` takes it as that header or its
-`authenticate` action, and `/ws/graph/run/{graph_id}` as that header.
+frames count there. When the server has a token, every HTTP request but those to `/health`
+and `OPTIONS` ones (CORS preflights) wants `Authorization: Bearer <token>` (401 otherwise);
+`/workflows/ws` takes it as that header or its `authenticate` action, and
+`/ws/graph/run/{graph_id}` as that header. The scheme is case-insensitive (`bearer`, `BEARER`),
+and the token is compared in constant time.
+
+Browser pages are held to the server's `OriginPolicy` (`web.origins`): `web.cross_site` applies
+it to the routes Quart serves, and `/workflows/ws` refuses a handshake from an origin outside it
+with 403 before accepting it. Every HTTP error is JSON (`web.errors`), and every HTTP exchange
+ends as `web.keep_alive` says (the connection closed after an answer given before the request's
+body was read).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+import hmac
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
+import orjson
 import trio
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
@@ -21,38 +31,64 @@ from quart_trio import QuartTrio
 from actors import Runtime
 from actors.graphs import Graphs
 from web import graph_protocol
-from web.asgi_websocket import AsgiWebSocket, Receive, Scope, Send, WebSocketDisconnected
+from web.asgi_websocket import Asgi, AsgiWebSocket, Receive, Scope, Send, WebSocketDisconnected
 from web.closing import close_handshake
+from web.cross_site import guard
+from web.errors import json_errors, problem
 from web.graph_api import GraphSocket, graph_blueprint
+from web.keep_alive import end_cleanly
 from web.metrics import CountedWebSocket, WebStats, metrics_blueprint
-from web.runs_api import problem, runs_blueprint
+from web.origins import OriginPolicy, origin_header, refusal
+from web.runs_api import runs_blueprint
 from web.workflows_ws import WebSocketLike, WorkflowSocket
 
 UNAUTHORIZED = "Authorization: Bearer <token> is required"
 WORKFLOWS_WS = "/workflows/ws"
-Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def bearer_matches(header: str, token: str) -> bool:
+    """Whether an `Authorization` header is `Bearer <token>` (the scheme in any case)."""
+    scheme, _, credentials = header.strip(" \t").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        credentials.strip(" \t").encode("latin-1"), token.encode()
+    )
 
 
 def create_app(
-    runtime: Runtime, graphs: Graphs, *, token: str | None, server_closing: trio.Event
+    runtime: Runtime,
+    graphs: Graphs,
+    *,
+    token: str | None,
+    server_closing: trio.Event,
+    allowed_origins: tuple[str, ...] | None = None,
 ) -> Asgi:
+    """`allowed_origins`: as `web.origins.OriginPolicy` takes them (None: the default)."""
     app = QuartTrio("runcast")
     web_stats = WebStats()
+    origins = OriginPolicy(allowed_origins)
+    json_errors(app)
+    guard(app, origins)
     app.register_blueprint(runs_blueprint(runtime))
     app.register_blueprint(graph_blueprint(graphs))
     app.register_blueprint(metrics_blueprint(runtime, web_stats))
 
     def authorized(header: str) -> bool:
-        return token is None or header == f"Bearer {token}"
+        return token is None or bearer_matches(header, token)
 
     @app.before_request
     async def require_token() -> tuple[Response, int] | None:
-        if request.path == "/health" or authorized(request.headers.get("Authorization", "")):
+        if request.method == "OPTIONS" or request.path == "/health":
+            return None  # a browser sends a preflight without credentials
+        if authorized(request.headers.get("Authorization", "")):
             return None
-        return problem(401, UNAUTHORIZED)
+        return problem(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
 
     async def workflows_ws(socket: AsgiWebSocket) -> None:
+        origin = origin_header(socket.scope["headers"])
         try:
+            if origin is not None and not origins.allows(origin, socket.scope.get("server")):
+                await socket.refuse(403, orjson.dumps({"detail": refusal(origin)}))
+                return
             await socket.accept()
             with counted(socket) as counted_socket:
                 connection = WorkflowSocket(
@@ -88,7 +124,9 @@ def create_app(
         return counted(websocket._get_current_object())  # type: ignore[attr-defined]
 
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == WORKFLOWS_WS:
+        if scope["type"] == "http":
+            await end_cleanly(app, scope, receive, send)
+        elif scope["type"] == "websocket" and scope["path"] == WORKFLOWS_WS:
             await workflows_ws(AsgiWebSocket(scope, receive, send))
         else:
             await app(scope, receive, send)

@@ -9,7 +9,9 @@ client has gone, where Quart cancelled the handler instead.
 
 `send_many` hands several text messages to the server at once when the server offers the
 `runcast.websocket.send_texts` extension (runcast's own transport, `web.transport`, does: it frames
-them all into one write); on any other server it sends them one by one.
+them all into one write); on any other server it sends them one by one. `refuse` answers a
+handshake with an HTTP error instead of accepting it, over the `websocket.http.response` extension
+(Hypercorn offers it).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SEND_TEXTS = "runcast.websocket.send_texts"  # the extension, and the type of its message
 
@@ -53,6 +56,18 @@ class AsgiWebSocket:
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnected(message.get("code", 1005))
         await self._send({"type": "websocket.accept"})
+
+    async def refuse(self, status: int, body: bytes) -> None:
+        """Take the client's connect and answer the handshake with the HTTP `status` and the JSON
+        `body` instead of accepting it (the server's `websocket.http.response` extension)."""
+        message = await self._receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await self._send(
+            {"type": "websocket.http.response.start", "status": status, "headers": headers}
+        )
+        await self._send({"type": "websocket.http.response.body", "body": body})
 
     async def send(self, data: str) -> None:
         await self._send({"type": "websocket.send", "text": data})

@@ -20,6 +20,7 @@ import trio
 
 from actors.run import SMALLEST_MAX_RUN_EVENTS
 from actors.store import parse_store_url
+from web.origins import parse_allowed_origins
 from web.server import Settings, serve
 from web.tuning import tune_interpreter
 
@@ -66,12 +67,17 @@ def _store_url(text: str) -> str:
     return text
 
 
+def _origins(text: str) -> tuple[str, ...]:
+    return parse_allowed_origins(text)
+
+
 _positive_int.__name__ = "positive integer"
 _non_negative_int.__name__ = "non-negative integer"
 _non_negative_float.__name__ = "non-negative number"
 _port.__name__ = "port"
 _run_event_limit.__name__ = f"integer of at least {SMALLEST_MAX_RUN_EVENTS}"
 _store_url.__name__ = "store ('memory' or 'sqlite:PATH')"
+_origins.__name__ = "origins (comma-separated http(s)://host[:port], or *)"
 
 OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("host", str, DEFAULTS.host, "address to bind (loopback by default)"),
@@ -93,6 +99,9 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
      "node passes a graph run may make in all, and the largest max_iterations it may ask for"),
     ("max-run-events", _run_event_limit, DEFAULTS.max_run_events,
      "events a run may hold; a run body that would emit more ends the run with an error"),
+    ("allowed-origins", _origins, DEFAULTS.allowed_origins,
+     "origins of browser pages that may use the server, comma-separated, or * for any; "
+     "by default http(s) on 127.0.0.1, localhost and [::1] at the server's port"),
     ("log-level", str, "INFO", "DEBUG, INFO, WARNING or ERROR"),
 ]
 
@@ -132,6 +141,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         feed_capacity=args.feed_capacity,
         graph_max_iterations=args.graph_max_iterations,
         max_run_events=args.max_run_events,
+        allowed_origins=args.allowed_origins,
     )
 
 

@@ -34,7 +34,7 @@ from actors.workflows.graph_run import InvalidInitialState
 from actors.workflows.graph_view import GraphRunView, GraphStatus
 from web import graph_protocol
 from web.closing import close_handshake
-from web.runs_api import problem
+from web.errors import problem
 from web.workflows_ws import PUMP_FLUSH_TIMEOUT, WebSocketLike
 
 REFUSED_RUN = (UnknownGraph, InvalidGraph, InvalidInitialState, RuntimeClosing, BadCommand)

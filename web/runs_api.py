@@ -1,7 +1,9 @@
 """HTTP routes over the runtime: health, workflows, runs, and Agno's cancel endpoint.
 
 Every answer is JSON. Errors are `{"detail": "<what was wrong>"}` with 404 (unknown run or
-workflow), 409 (run already finished) or 422 (a bad query parameter).
+workflow), 409 (run already finished) or 422 (a bad query parameter). `GET /runs` takes `limit`
+(ASCII digits, 1 to 1000) and `status` (a run status, in any case), each at most once; the 422
+names the parameter and what it accepts.
 """
 
 from __future__ import annotations
@@ -9,11 +11,60 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
+from werkzeug.datastructures import MultiDict
 
 from actors import RunStatus, Runtime, UnknownRun
 from actors.store import RunRecord
+from web.errors import problem
 
+DEFAULT_LIST = 100
 MAX_LIST = 1000
+SHOWN_CHARACTERS = 40  # of a bad parameter's value, in its 422
+
+
+class BadQuery(Exception):
+    """A query parameter its route does not accept; the message names it and what is accepted."""
+
+
+def shown(value: str) -> str:
+    if len(value) <= SHOWN_CHARACTERS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARACTERS]!r}... ({len(value)} characters)"
+
+
+def single(args: MultiDict[str, str], name: str) -> str | None:
+    """The value of query parameter `name`, None if absent; BadQuery if it is given twice."""
+    values = args.getlist(name)
+    if len(values) > 1:
+        raise BadQuery(f"{name} must be given at most once, got {len(values)} values")
+    return values[0] if values else None
+
+
+def limit_of(args: MultiDict[str, str]) -> int:
+    text = single(args, "limit")
+    if text is None:
+        return DEFAULT_LIST
+    digits = text.lstrip("0")
+    if not (
+        text.isascii()
+        and text.isdigit()
+        and len(digits) <= len(str(MAX_LIST))
+        and 1 <= int(digits or "0") <= MAX_LIST
+    ):
+        raise BadQuery(
+            f"limit must be an integer from 1 to {MAX_LIST} in digits 0-9, got {shown(text)}"
+        )
+    return int(digits)
+
+
+def status_of(args: MultiDict[str, str]) -> RunStatus | None:
+    text = single(args, "status")
+    if text is None:
+        return None
+    statuses = {status.value: status for status in RunStatus}
+    if text.isascii() and text.upper() in statuses:
+        return statuses[text.upper()]
+    raise BadQuery(f"status must be one of {', '.join(statuses)} (any case), got {shown(text)}")
 
 
 def run_json(record: RunRecord) -> dict[str, Any]:
@@ -32,10 +83,6 @@ def run_json(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def problem(status: int, detail: str) -> tuple[Response, int]:
-    return jsonify({"detail": detail}), status
-
-
 def runs_blueprint(runtime: Runtime) -> Blueprint:
     api = Blueprint("runs", __name__)
 
@@ -51,18 +98,11 @@ def runs_blueprint(runtime: Runtime) -> Blueprint:
 
     @api.get("/runs")
     async def list_runs() -> Response | tuple[Response, int]:
-        raw_limit = request.args.get("limit", "100")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST:
-            return problem(422, f"limit must be an integer from 1 to {MAX_LIST}, got {raw_limit!r}")
-        raw_status = request.args.get("status")
-        status = None
-        if raw_status is not None:
-            try:
-                status = RunStatus(raw_status.upper())
-            except ValueError:
-                names = ", ".join(s.value for s in RunStatus)
-                return problem(422, f"status must be one of {names}, got {raw_status!r}")
-        records = await runtime.list_runs(int(raw_limit), status)
+        try:
+            limit, status = limit_of(request.args), status_of(request.args)
+        except BadQuery as bad:
+            return problem(422, str(bad))
+        records = await runtime.list_runs(limit, status)
         return jsonify({"runs": [run_json(r) for r in records]})
 
     @api.get("/runs/<run_id>")

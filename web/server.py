@@ -50,6 +50,9 @@ class Settings:
     feed_capacity: int = 1024
     graph_max_iterations: int = 1000
     max_run_events: int = 1_000_000
+    # origins of browser pages that may use the server (web.origins); None: the loopback origins
+    # of the server's own port
+    allowed_origins: tuple[str, ...] | None = None
 
 
 def default_catalog(settings: Settings) -> WorkflowCatalog:
@@ -105,7 +108,13 @@ async def serve(
         ) as runtime:
             closing = trio.Event()
             graphs = Graphs(runtime, tools, max_passes=settings.graph_max_iterations)
-            app = create_app(runtime, graphs, token=settings.token, server_closing=closing)
+            app = create_app(
+                runtime,
+                graphs,
+                token=settings.token,
+                server_closing=closing,
+                allowed_origins=settings.allowed_origins,
+            )
             stop_accepting = trio.Event()
             async with trio.open_nursery() as nursery:
                 binds = await nursery.start(

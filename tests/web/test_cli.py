@@ -55,6 +55,7 @@ def test_defaults() -> None:
         feed_capacity=1024,
         graph_max_iterations=1000,
         max_run_events=1_000_000,
+        allowed_origins=None,
     )
     assert args.log_level == "INFO"
 
@@ -66,7 +67,7 @@ def test_env_names() -> None:
         "RUNCAST_HOST", "RUNCAST_PORT", "RUNCAST_STORE", "RUNCAST_DEMO_STEP_DELAY",
         "RUNCAST_DEMO_STEPS", "RUNCAST_DEMO_PROGRESS", "RUNCAST_TOKEN", "RUNCAST_SHUTDOWN_GRACE",
         "RUNCAST_MAX_MESSAGE_SIZE", "RUNCAST_FEED_CAPACITY", "RUNCAST_LOG_LEVEL",
-        "RUNCAST_GRAPH_MAX_ITERATIONS", "RUNCAST_MAX_RUN_EVENTS",
+        "RUNCAST_GRAPH_MAX_ITERATIONS", "RUNCAST_MAX_RUN_EVENTS", "RUNCAST_ALLOWED_ORIGINS",
     }
 
 
@@ -84,6 +85,8 @@ FROM_ENV: list[tuple[str, str, str, Any, str, Any]] = [
     ("RUNCAST_FEED_CAPACITY", "16", "feed_capacity", 16, "64", 64),
     ("RUNCAST_GRAPH_MAX_ITERATIONS", "50", "graph_max_iterations", 50, "1", 1),
     ("RUNCAST_MAX_RUN_EVENTS", "5000", "max_run_events", 5000, "3", 3),
+    ("RUNCAST_ALLOWED_ORIGINS", "HTTP://App.Example:80, http://[::1]:3000", "allowed_origins",
+     ("http://app.example", "http://[::1]:3000"), "*", ("*",)),
 ]
 
 
@@ -126,6 +129,12 @@ def test_an_empty_token_means_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings_from(parse("--token", "")).token is None
 
 
+def test_an_empty_allowed_origins_allows_no_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNCAST_ALLOWED_ORIGINS", "")
+    assert settings_from(parse()).allowed_origins == ()
+    assert settings_from(parse("--allowed-origins", "")).allowed_origins == ()
+
+
 def attrs_of(settings: Settings) -> dict[str, Any]:
     return attrs.asdict(settings)
 
@@ -154,6 +163,10 @@ BAD_VALUES = [
     ("max-run-events", "2"),
     ("max-run-events", "-1"),
     ("max-run-events", "many"),
+    ("allowed-origins", "null"),
+    ("allowed-origins", "localhost:3000"),
+    ("allowed-origins", "http://app.example/"),
+    ("allowed-origins", "http://app.example,"),
     ("store", "redis://localhost"),
     ("store", "sqlite:"),
     ("store", "postgres:db"),

@@ -6,12 +6,14 @@ the test holds, so their status and event count are known exactly.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 import trio
+from trio_websocket import open_websocket_url
 
 from actors import Step, StepContext, Workflow, WorkflowCatalog
 from actors.workflows.examples.content_creation import WORKFLOW_ID as DEMO
@@ -163,6 +165,40 @@ async def test_runs_bad_query_parameters_get_422_naming_the_parameter(
     assert detail.startswith(named) and repr(params[named]) in detail
 
 
+LIMIT_RULE = "limit must be an integer from 1 to 1000 in digits 0-9, got "
+STATUS_RULE = "status must be one of RUNNING, COMPLETED, ERROR, CANCELLED (any case), got "
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("limit=%C2%B2", LIMIT_RULE + "'²'"),  # a digit to str.isdigit, not to int()
+        ("limit=%D9%A1%D9%A2", LIMIT_RULE + "'١٢'"),  # Arabic-Indic 12: int() reads it
+        ("limit=" + "1" * 5000, LIMIT_RULE + repr("1" * 40) + "... (5000 characters)"),
+        ("limit=0" + "0" * 5000, LIMIT_RULE + repr("0" * 40) + "... (5001 characters)"),
+        ("status=runn%C4%B1ng", STATUS_RULE + "'runnıng'"),  # a dotless i upper-cases to I
+        ("limit=1&limit=abc", "limit must be given at most once, got 2 values"),
+        ("status=running&status=error", "status must be given at most once, got 2 values"),
+    ],
+    ids=["superscript", "arabic-indic", "5000 digits", "5001 zeros", "dotless i", "limit twice",
+         "status twice"],
+)
+async def test_runs_query_parameters_are_ascii_within_bounds_and_given_once(
+    server: RunningServer, query: str, detail: str
+) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        answer = await http.get("/runs?" + query)
+    assert answer.status_code == 422, answer.text
+    assert answer.json() == {"detail": detail}
+
+
+async def test_runs_limit_takes_leading_zeros(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as http, ws_client(server.ws_url) as ws:
+        first, second = await run_demo(ws), await run_demo(ws)
+        assert ids((await http.get("/runs?limit=" + "0" * 5000 + "1")).json()) == [second]
+        assert ids((await http.get("/runs?limit=0002")).json()) == [second, first]
+
+
 async def test_get_run_live_finished_and_unknown(gserver: RunningServer, release: trio.Event) -> None:
     async with httpx.AsyncClient(base_url=gserver.base_url) as http, ws_client(gserver.ws_url) as ws:
         done = await run_demo(ws, message="hi")
@@ -268,6 +304,25 @@ async def test_with_a_token_the_right_bearer_header_is_let_in(start_server: Star
         assert (await http.get("/runs")).json() == {"runs": []}
         assert (await http.get("/runs/x")).status_code == 404
         assert (await http.post(f"/workflows/{DEMO}/runs/x/cancel")).status_code == 404
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+async def test_the_bearer_scheme_is_case_insensitive(start_server: StartServer, scheme: str) -> None:
+    srv = await start_server(token="s3cret")
+    async with httpx.AsyncClient(base_url=srv.base_url) as http:
+        headers = {"Authorization": f"{scheme} s3cret"}
+        assert (await http.get("/workflows", headers=headers)).status_code == 200
+        assert (await http.post(f"/workflows/{DEMO}/runs/x/cancel", headers=headers)).status_code == 404
+        for refused in (f"{scheme} S3CRET", f"{scheme}s3cret", "s3cret", "Bearer s3cr\u00e9t"):
+            answer = await http.get("/workflows", headers={b"Authorization": refused.encode()})
+            assert answer.status_code == 401, refused
+            assert answer.headers["www-authenticate"] == "Bearer"
+    ws_headers = [(b"Authorization", f"{scheme} s3cret".encode())]
+    async with open_websocket_url(srv.ws_url, extra_headers=ws_headers) as ws:
+        client = JsonSocket(ws, json.loads(await ws.get_message()))
+        started = await client.start(DEMO)
+        assert started["event"] == "WorkflowStarted", started
+        assert (await client.recv_until_terminal())[-1]["event"] == "WorkflowCompleted"
 
 
 async def test_get_run_right_after_the_terminal_event_is_complete(server: RunningServer) -> None:
