@@ -5,8 +5,15 @@ No web code lives here; `web/` bridges this runtime to WebSocket and HTTP client
 
 from actors.events import RunInfo, RunStatus
 from actors.follow import Follow
-from actors.run import IndexBeyondRun
-from actors.runtime import CancelOutcome, Runtime, RuntimeClosing, UnknownRun, open_runtime
+from actors.run import IndexBeyondRun, RunLost
+from actors.runtime import (
+    CancelOutcome,
+    Runtime,
+    RuntimeClosing,
+    StoreUnavailable,
+    UnknownRun,
+    open_runtime,
+)
 from actors.store import open_store
 from actors.timer import sleep
 from actors.workflows.catalog import UnknownWorkflow, WorkflowCatalog, WorkflowFailed
@@ -18,10 +25,12 @@ __all__ = [
     "IndexBeyondRun",
     "Progress",
     "RunInfo",
+    "RunLost",
     "RunStatus",
     "Runtime",
     "RuntimeClosing",
     "Step",
+    "StoreUnavailable",
     "StepContext",
     "UnknownRun",
     "UnknownWorkflow",

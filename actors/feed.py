@@ -6,8 +6,10 @@ the index of the first (`push`), and its follower takes all that is waiting the 
 receive per event, and no object per event. A feed holds at most `capacity` events. A push
 that does not fit adds what fits, marks the feed `lagged` and closes it: the run drops it, and
 its follower reads what it missed from the history and subscribes again (see `actors.follow`).
-The push carrying the run's terminal event marks the feed `ended` and closes it. The follower
-closes its feed when it stops; a closed feed still hands over what it holds.
+The push carrying the run's terminal event marks the feed `ended` and closes it. A run that
+is lost (its store cannot take its end) closes its feeds with the reason, `failure`, which
+their followers raise once they have what the feed holds. The follower closes its feed when it
+stops; a closed feed still hands over what it holds.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import trio
 
 
 class Feed:
-    __slots__ = ("_arrived", "_first", "_frames", "capacity", "closed", "ended", "lagged")
+    __slots__ = (
+        "_arrived", "_first", "_frames", "capacity", "closed", "ended", "failure", "lagged"
+    )
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -25,6 +29,7 @@ class Feed:
         self.lagged = False
         self.ended = False
         self.closed = False
+        self.failure: Exception | None = None
         self._first = 0  # the index of the event of `_frames[0]`
         self._frames: list[str] = []
         self._arrived = trio.Event()
@@ -51,8 +56,10 @@ class Feed:
         self._arrived.set()
         return True
 
-    def close(self) -> None:
+    def close(self, failure: Exception | None = None) -> None:
         self.closed = True
+        if failure is not None:
+            self.failure = failure
         self._arrived.set()
 
     async def take(self, most: int) -> tuple[int, list[str]]:

@@ -7,6 +7,10 @@ this follower's feed because it was full (a slow consumer), when the run actor c
 back, or when the run finished in between (then the history comes from the store). The same
 cursor discipline is what lets any node serve a reconnect once histories live in Redis.
 
+A run that can go no further without reaching its terminal event (its store cannot record its
+end, or it is held by no run actor while its history has no end) raises `RunLost` once its
+follower has every event there is.
+
 Frames go to the consumer in batches (`stream_batches`): a backlog in pages of up to
 `PAGE`, live events as many as the feed holds when the consumer is ready, so that a
 WebSocket can frame a whole catch-up in one write. `stream` hands them over one at a time.
@@ -18,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
-from actors.run import Snapshot
+from actors.run import RunLost, Snapshot
 
 PAGE = 1000  # most frames read from the store, or handed to the consumer, at once
 
@@ -62,12 +66,15 @@ class Follow:
 
     async def stream_batches(self, send: SendFrames) -> None:
         """Hand every event from `start` to `send`, in order and in non-empty batches, then
-        return after the terminal one (or after the last stored one of a finished run)."""
+        return after the terminal one (or after the last stored one of a finished run). Raises
+        RunLost."""
         cursor = self.start
         snapshot = self.snapshot
         while True:
             cursor = await self._backlog(snapshot, cursor, send)
             if snapshot.feed is None:
+                if not snapshot.status.finished:
+                    raise RunLost(self.run_id, "no run actor holds it and its history has no end")
                 return
             cursor, ended = await self._live(snapshot, cursor, send)
             if ended:
@@ -102,6 +109,8 @@ class Follow:
             while True:
                 first, frames = await feed.take(PAGE)
                 if not frames:
+                    if isinstance(feed.failure, RunLost):
+                        raise feed.failure
                     return cursor, feed.ended
                 if first > cursor:
                     return cursor, False

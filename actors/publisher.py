@@ -12,6 +12,9 @@ runs it carries, and an idle run holds no task for writing.
 If a round's commit fails and it carried several runs, each run's writes are committed alone, so
 that a bad write fails only its own run (`PublishingRun.failed`): that run's actor then crashes
 and its supervisor recovers it from the store.
+
+`storage_failure` is the store's error from the last commit that failed because the store could
+not write (`StorageFailed`), until a commit lands again: the runtime's health.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Protocol
 import trio
 
 from actors.stats import RuntimeStats
-from actors.store.base import Store, StoreError, Write
+from actors.store.base import StorageFailed, Store, StoreError, Write
 
 
 class PublishingRun(Protocol):
@@ -41,6 +44,7 @@ class Publisher:
         self.store = store
         self.stats = stats
         self.running = False
+        self.storage_failure: StorageFailed | None = None
         self._ready: dict[PublishingRun, None] = {}  # an ordered set
         self._wakeup = trio.Event()
         self._round_ended = trio.Event()
@@ -82,7 +86,7 @@ class Publisher:
             await self.commit_alone(*batches[0])
         elif batches:
             try:
-                await self._commit([write for _, writes in batches for write in writes])
+                await self.commit([write for _, writes in batches for write in writes])
             except StoreError:
                 for run, writes in batches:
                     await self.commit_alone(run, writes)
@@ -94,13 +98,20 @@ class Publisher:
         """Commit the writes `run` handed over, on their own, and tell the run how that went.
         Also what a run does itself when no publisher task runs."""
         try:
-            await self._commit(writes)
+            await self.commit(writes)
         except StoreError as failure:
             run.failed(failure)
         else:
             run.published()
 
-    async def _commit(self, writes: list[Write]) -> None:
+    async def commit(self, writes: list[Write]) -> None:
+        """Commit `writes` and return once they are durable; raises the store's error. Every
+        commit of the runtime's runs comes here, so `storage_failure` follows the store."""
         committing = time.perf_counter()
-        await self.store.commit(writes)
+        try:
+            await self.store.commit(writes)
+        except StorageFailed as failure:
+            self.storage_failure = failure
+            raise
+        self.storage_failure = None
         self.stats.commit_seconds.observe(time.perf_counter() - committing)

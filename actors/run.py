@@ -20,8 +20,13 @@ marked lagged; its follower reads what it missed from the history and subscribes
 and never loses events.
 
 If the actor itself crashes (a store failure, a bug in its own code), its supervisor starts
-`recover`: reload the durable history and close the run with a terminal `WorkflowError`, which
-its subscribers receive.
+`recover`: drop what was queued and not durable, reload the durable history, and close the run
+with a terminal `WorkflowError` (reason `storage` after a storage failure, else `crashed`), which
+its subscribers receive. The closing writes claim the run for the next epoch in the same commit
+(see `actors.store.base`), so the store refuses anything the crashed incarnation still had on its
+way. While the store cannot write at all, the run's subscribers are told the run is lost
+(`RunLost`, naming the storage error) and the close is tried again, every few seconds, until it
+lands.
 """
 
 from __future__ import annotations
@@ -51,10 +56,13 @@ from actors.events import (
 from actors.feed import Feed
 from actors.publisher import Publisher
 from actors.store.base import (
+    FIRST_EPOCH,
     AppendEvents,
+    ClaimRun,
     CreateRun,
     FinishRun,
     RunRecord,
+    StorageFailed,
     Store,
     StoreError,
     Write,
@@ -82,6 +90,18 @@ class RunEventLimitReached(Exception):
             f"the run would exceed {max_run_events} events, the server's limit per run"
             " (--max-run-events)"
         )
+
+
+CLOSE_RETRY_FIRST = 0.5  # seconds before a run that could not be closed is tried again
+CLOSE_RETRY_LAST = 5.0  # the longest wait between tries
+
+
+class RunLost(RuntimeError):
+    """The run has no terminal event and the store cannot take one now: its events end here."""
+
+    def __init__(self, run_id: str, why: str) -> None:
+        super().__init__(f"run {run_id} is lost: {why}")
+        self.run_id = run_id
 
 
 class IndexBeyondRun(ValueError):
@@ -123,11 +143,24 @@ class Cancel:
 RunMessage = Subscribe | Cancel
 
 
-def closing_writes(info: RunInfo, index: int, error: str, reason: str) -> list[Write]:
-    """The writes that close a run at `index` with a terminal `WorkflowError`."""
-    frame = encode_event(info, index, WORKFLOW_ERROR, {"error": error, "reason": reason})
-    finish = FinishRun(info.run_id, RunStatus.ERROR, time.time(), index + 1)
-    return [AppendEvents(info.run_id, index, [frame]), finish]
+def closing_writes(record: RunRecord, error: str, reason: str) -> list[Write]:
+    """The writes that take a run over from the writer of its `record` and close it at its
+    next index with a terminal `WorkflowError`."""
+    epoch, index = record.epoch + 1, record.event_count
+    run_id = record.info.run_id
+    frame = encode_event(record.info, index, WORKFLOW_ERROR, {"error": error, "reason": reason})
+    return [
+        ClaimRun(run_id, epoch),
+        AppendEvents(run_id, index, [frame], epoch),
+        FinishRun(run_id, RunStatus.ERROR, time.time(), index + 1, epoch),
+    ]
+
+
+def crash_fields(crash: Exception) -> dict[str, Any]:
+    """The `WorkflowError` of a run whose actor crashed with `crash`."""
+    if isinstance(crash, StorageFailed):
+        return {"error": f"storage failed: {crash}", "reason": "storage"}
+    return {"error": f"run actor crashed: {type(crash).__name__}: {crash}", "reason": "crashed"}
 
 
 class RunActor:
@@ -166,6 +199,9 @@ class RunActor:
         self._next_index = 0
         self._ended = False  # a terminal event is queued: nothing may follow it
         self._store_failure: StoreError | None = None
+        self._epoch = FIRST_EPOCH  # this incarnation's, on every write (the store's fence)
+        self._claim: ClaimRun | None = None  # written before anything else, once recovered
+        self._lost: StorageFailed | None = None  # the store could not take the run's close
 
     @property
     def run_id(self) -> str:
@@ -181,7 +217,9 @@ class RunActor:
 
     def record(self) -> RunRecord:
         """What the store would say of this run, with the live event count."""
-        return RunRecord(self.info, self.status, self.created_at, self.finished_at, len(self.history))
+        return RunRecord(
+            self.info, self.status, self.created_at, self.finished_at, len(self.history), self._epoch
+        )
 
     # -- incarnations started by the supervisor ------------------------------------------------
 
@@ -213,19 +251,39 @@ class RunActor:
         self.abandon()
 
     async def _end_after_crash(self, crash: Exception) -> None:
-        """Adopt the durable history; unless it already ends, close it with a terminal error."""
+        """Adopt the durable history; unless it already ends, close it with a terminal error.
+        While the store cannot write, tell the subscribers the run is lost and try again."""
         if self.status.finished:
             return
+        # What was queued is not durable and goes with the crash, before anything awaits: no
+        # round may take it once the history is reloaded.
+        self._queue = []
+        self._finish = None
         while self._in_flight and self.publisher.running:
             await self.publisher.round_ended()  # the store must not change under the reload
+        retry = CLOSE_RETRY_FIRST
+        while True:
+            try:
+                await self._close_from_store(crash)
+            except StorageFailed as failure:
+                self._lose(failure)
+                await trio.sleep(retry)
+                retry = min(retry * 2, CLOSE_RETRY_LAST)
+            else:
+                self._lost = None
+                return
+
+    async def _close_from_store(self, crash: Exception) -> None:
         self._store_failure = None
-        await self._reload_history()
+        record = await self._reload_history()
         if self.status.finished:
             return
+        if record is not None:  # else the crash came before the run's first commit
+            self._epoch = record.epoch + 1
+            self._claim = ClaimRun(self.run_id, self._epoch)
         if not self.history:
             self._append(WORKFLOW_STARTED, {})
-        error = f"run actor crashed: {type(crash).__name__}: {crash}"
-        await self._emit_durably(WORKFLOW_ERROR, {"error": error, "reason": "crashed"})
+        await self._emit_durably(WORKFLOW_ERROR, crash_fields(crash))
 
     # -- the body ----------------------------------------------------------------------------
 
@@ -298,7 +356,7 @@ class RunActor:
         if kind in TERMINAL_EVENTS:
             status = final_status(kind, cancelled=self._body_scope.cancelled_caught)
             assert status is not None
-            self._finish = FinishRun(self.run_id, status, time.time(), index + 1)
+            self._finish = FinishRun(self.run_id, status, time.time(), index + 1, self._epoch)
             self._ended = True
         if len(self._queue) == 1:  # otherwise the publisher has this run among its ready ones
             self.publisher.ready(self)
@@ -311,9 +369,12 @@ class RunActor:
         frames = self._in_flight = self._queue
         self._queue = []
         first = self._next_index - len(frames)
-        writes: list[Write] = [AppendEvents(self.run_id, first, frames)]
-        if first == 0:
+        writes: list[Write] = [AppendEvents(self.run_id, first, frames, self._epoch)]
+        if first == 0 and self._claim is None:
             writes.insert(0, CreateRun(RunRecord(self.info, RunStatus.RUNNING, self.created_at)))
+        if self._claim is not None:  # a recovery's first write takes the run over
+            writes.insert(0, self._claim)
+            self._claim = None
         if self._finish is not None:  # the terminal event is the last one appended
             writes.append(self._finish)
         return writes
@@ -359,13 +420,14 @@ class RunActor:
         if self._feeds:
             self._feeds = {feed for feed in self._feeds if feed.push(first, frames, last=last)}
 
-    async def _reload_history(self) -> None:
+    async def _reload_history(self) -> RunRecord | None:
         """The store is the truth after a crash: it may hold events never published (the commit
-        succeeded but its acknowledgement was lost), the terminal one included."""
-        count = await self.store.count_events(self.run_id)
+        succeeded but its acknowledgement was lost), the terminal one included. Returns the
+        run's record there (None if the run never reached it)."""
+        record = await self.store.get_run(self.run_id)
+        count = 0 if record is None else record.event_count
         if count != len(self.history):
             self.history = await self.store.read_events(self.run_id, 0, count)
-        record = await self.store.get_run(self.run_id)
         if record is not None and record.status.finished:
             self.status = record.status
             self.finished_at = record.finished_at
@@ -373,6 +435,7 @@ class RunActor:
         self._finish = None
         self._next_index = len(self.history)
         self._ended = self.status.finished
+        return record
 
     # -- the mailbox -------------------------------------------------------------------------
 
@@ -400,6 +463,8 @@ class RunActor:
         count = len(self.history)
         if self.status.finished:
             return Snapshot(self.run_id, self.status, count, 0, self.history, None)
+        if self._lost is not None:
+            raise RunLost(self.run_id, f"the store cannot record its end: {self._lost}")
         if start > count:
             raise IndexBeyondRun(self.run_id, start - 1, count)
         feed = Feed(self.feed_capacity)
@@ -419,4 +484,15 @@ class RunActor:
         self.mailbox.close()
         for feed in self._feeds:
             feed.close()
+        self._feeds.clear()
+
+    def _lose(self, failure: StorageFailed) -> None:
+        """The store cannot take the run's close: end every feed with the failure (its follower
+        raises RunLost), and refuse subscriptions until the close lands."""
+        if self._lost is None:
+            log.error("run %s is lost until the store can record its end: %s", self.run_id, failure)
+        self._lost = failure
+        lost = RunLost(self.run_id, f"the store cannot record its end: {failure}")
+        for feed in self._feeds:
+            feed.close(lost)
         self._feeds.clear()

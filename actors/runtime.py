@@ -12,6 +12,7 @@ then cancel what is left.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,8 +24,8 @@ import trio
 
 from actors.actor import ActorGone, Reply
 from actors.events import RunInfo, RunStatus
-from actors.follow import Follow, Resubscribe
 from actors.excerpt import excerpt
+from actors.follow import Follow, Resubscribe
 from actors.publisher import Publisher
 from actors.registry import (
     CancelAll,
@@ -45,7 +46,7 @@ from actors.run import (
     closing_writes,
 )
 from actors.stats import RuntimeStats
-from actors.store.base import RunRecord, Store
+from actors.store.base import CheckWritable, RunRecord, StorageFailed, Store
 from actors.supervisor import ChildSpec, Restart, Supervisor
 from actors.timer import Timer, installed
 from actors.workflows.catalog import WorkflowCatalog, WorkflowDefinition
@@ -68,6 +69,13 @@ class RuntimeClosing(RuntimeError):
         super().__init__("the server is shutting down and starts no new runs")
 
 
+class StoreUnavailable(RuntimeError):
+    """New runs are refused while the store cannot write."""
+
+    def __init__(self, failure: StorageFailed) -> None:
+        super().__init__(f"the store cannot write, so no new run starts: {failure}")
+
+
 @attrs.frozen
 class CancelOutcome:
     run_id: str
@@ -85,6 +93,11 @@ class Runtime:
     @property
     def live_runs(self) -> int:
         return len(self._registry.live)
+
+    @property
+    def storage_failure(self) -> StorageFailed | None:
+        """The store's error while its writes fail; None once a write has landed again."""
+        return self._registry.publisher.storage_failure
 
     @property
     def stats(self) -> RuntimeStats:
@@ -146,6 +159,7 @@ class Runtime:
     ) -> tuple[RunInfo, Snapshot | None]:
         if self.closing:
             raise RuntimeClosing()
+        await self._check_writable()
         info = RunInfo(
             run_id=str(uuid.uuid4()),
             workflow_id=workflow.id,
@@ -158,6 +172,17 @@ class Runtime:
             lambda reply: StartRun(info, workflow, subscribe, reply)
         )
         return info, snapshot
+
+    async def _check_writable(self) -> None:
+        """While the store's writes fail, a start first writes a little; it is refused with
+        StoreUnavailable unless that lands (and then the store counts as writable again)."""
+        publisher = self._registry.publisher
+        if publisher.storage_failure is None:
+            return
+        try:
+            await publisher.commit([CheckWritable(time.time())])
+        except StorageFailed as failure:
+            raise StoreUnavailable(failure) from None
 
     async def _ask_registry(self, make: Callable[[Reply[T]], RegistryMessage]) -> T:
         """Ask the registry; once it is closed (shutdown began, or the runtime has exited) every
@@ -257,13 +282,13 @@ class Runtime:
 
 
 async def close_interrupted_runs(store: Store) -> int:
-    """Give each run a previous process left RUNNING its terminal event; returns how many."""
+    """Give each run a previous process left RUNNING its terminal event at the store's next
+    index for it, taking it over from the writer that left it; returns how many. Raises
+    StorageFailed when the store cannot write."""
     closed = 0
     for record in await store.unfinished_runs():
-        index = await store.count_events(record.info.run_id)
         writes = closing_writes(
-            record.info,
-            index,
+            record,
             error="interrupted: the server stopped while this run was running",
             reason="interrupted",
         )
@@ -283,13 +308,21 @@ async def open_runtime(
     shutdown_grace: float = 0.0,
     max_run_events: int = DEFAULT_MAX_RUN_EVENTS,
 ) -> AsyncIterator[Runtime]:
-    await close_interrupted_runs(store)
+    try:
+        await close_interrupted_runs(store)
+    except StorageFailed as failure:
+        # Served all the same: what clients saw is durable, and the next start closes them.
+        log.error("could not close the runs a previous process left running: %s", failure)
+        storage_failure: StorageFailed | None = failure
+    else:
+        storage_failure = None
     registry: Registry | None = None
     timer = Timer()
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(timer.run)
             publisher = Publisher(store, RuntimeStats())
+            publisher.storage_failure = storage_failure
             await nursery.start(publisher.run)
             runs = Supervisor(nursery)
             registry = Registry(

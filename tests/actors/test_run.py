@@ -4,20 +4,24 @@ with a terminal error for the crashed run (guarantee 4)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import json
 import random
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
+import trio.testing
 
-from actors import RunInfo, RunStatus, open_runtime, open_store
+from actors import RunInfo, RunStatus, StepContext, Workflow, WorkflowCatalog, open_runtime, open_store
 from actors.events import STEP_STARTED, WORKFLOW_COMPLETED
 from actors.registry import Lookup
-from actors.store import AppendEvents, Write
+from actors.store import AppendEvents, CreateRun, RunRecord, Write
 from actors.workflows.catalog import Emit
 from tests.actors.helpers import (
     follow_into,
@@ -34,6 +38,7 @@ from tests.actors.helpers import (
     gated_workflow,
     kinds,
     stored_frames,
+    wait_published,
 )
 
 
@@ -128,6 +133,130 @@ async def test_concurrent_runs_of_every_ending_all_have_gap_free_indices(tmp_pat
                 + [("gated", "CANCELLED"), ("raising-body", "ERROR")] * 2
             )
             assert len(store.poisoned) == 2
+
+
+def workflow_of(write: Write) -> str | None:
+    """The workflow of the run a create or an append is for."""
+    if isinstance(write, AppendEvents):
+        return str(json.loads(write.frames[0])["workflow_id"])
+    return write.record.info.workflow_id if isinstance(write, CreateRun) else None
+
+
+@attrs.define
+class RecoveryDuringTheRound(FaultyStore):
+    """Forces the interleaving of a crash under load: a commit of two runs fails for a write of
+    the `crashing` one (which goes on queueing events while that commit is under way), and the
+    publisher commits each run alone, the `crashing` one first
+    (which fails again: its actor crashes). The `other` one's commit then waits here until the
+    crashed run's recovery starts reloading its history, and that first read waits until the
+    commit is done and every other task is blocked: the publisher has finished the round and
+    begun the next one, which took the crashed run's queue if it still had one."""
+
+    reloading: trio.Event = attrs.field(factory=trio.Event)
+    round_over: trio.Event = attrs.field(factory=trio.Event)
+
+    async def commit(self, writes: Sequence[Write]) -> None:
+        if any(self.poisons(write) for write in writes):
+            await trio.testing.wait_all_tasks_blocked()  # the bodies queue more meanwhile
+        crashed = any({workflow_of(w) for w in failed} == {"crashing"} for failed in self.failed)
+        if crashed and not self.round_over.is_set() and {workflow_of(w) for w in writes} == {"other"}:
+            await self.reloading.wait()
+            try:
+                await super().commit(writes)
+            finally:
+                self.round_over.set()
+            return
+        await super().commit(writes)
+
+    async def _reload_begins(self) -> None:
+        if self.failed and not self.reloading.is_set():
+            self.reloading.set()
+            await self.round_over.wait()
+            await trio.testing.wait_all_tasks_blocked()
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        await self._reload_begins()
+        return await self.inner.get_run(run_id)
+
+    async def count_events(self, run_id: str) -> int:
+        await self._reload_begins()
+        return await self.inner.count_events(run_id)
+
+
+def busy_pair(gate: trio.Event) -> WorkflowCatalog:
+    """`crashing` and `other`: once `gate` is set each emits events as fast as it may,
+    `other` only once `crashing` has begun, so `crashing` comes first in the publisher's
+    rounds (they take runs in the order their queues filled)."""
+    crashing_began = trio.Event()
+
+    async def crash_soon(ctx: StepContext) -> str:
+        await gate.wait()
+        for i in range(2000):  # more than a run queues ahead of the store: it is cut short
+            await ctx.progress(f"tick {i}")
+            crashing_began.set()
+        return "done"
+
+    async def keep_going(ctx: StepContext) -> str:
+        await crashing_began.wait()
+        for i in range(300):
+            await ctx.progress(f"tick {i}")
+        return "done"
+
+    return catalog_of(
+        Workflow("crashing", "Crashing", [crash_soon]), Workflow("other", "Other", [keep_going])
+    )
+
+
+def sqlite_history(path: Path, run_id: str) -> tuple[str, list[tuple[int, str]]]:
+    """The run's status and (index, event kind) rows, read from the file with plain sqlite3."""
+    connection = sqlite3.connect(path)
+    try:
+        (status,) = connection.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        rows = connection.execute(
+            "SELECT idx, frame FROM events WHERE run_id=? ORDER BY idx", (run_id,)
+        ).fetchall()
+    finally:
+        connection.close()
+    return status, [(index, json.loads(frame)["event"]) for index, frame in rows]
+
+
+@pytest.mark.parametrize("poisoned_index", [3, 40])
+async def test_a_crashed_runs_queued_events_never_land_after_its_recovery(
+    tmp_path: Path, poisoned_index: int
+) -> None:
+    """A commit of a busy run fails while the run has more events queued; the recovery's reload
+    waits until the publisher has run its next round. The stored history is still 0..N-1 and
+    ends with the recovery's WorkflowError: nothing the crashed incarnation queued lands after
+    it (the recovery drops the queue before it awaits, and the store refuses the older epoch)."""
+    path = tmp_path / "r.db"
+    gate = trio.Event()
+    catalog = busy_pair(gate)
+
+    def carries_the_poisoned_event(write: Write) -> bool:
+        return (
+            isinstance(write, AppendEvents)
+            and workflow_of(write) == "crashing"
+            and write.first <= poisoned_index < write.first + len(write.frames)
+        )
+
+    async with open_store(f"sqlite:{path}") as inner:
+        store = RecoveryDuringTheRound(inner, carries_the_poisoned_event)
+        async with open_runtime(store, catalog) as runtime:
+            info = await runtime.start("crashing")
+            other = await runtime.start("other")
+            with trio.fail_after(20):
+                for run in (info, other):  # both wait at the gate, so they emit together
+                    await wait_published(runtime, run.run_id, 2)
+                gate.set()
+                frames = await follow_all(runtime, info.run_id)
+                assert_complete_run(await follow_all(runtime, other.run_id))
+        assert store.reloading.is_set()
+    events = assert_complete_run(frames)
+    assert events[-1]["event"] == "WorkflowError" and events[-1]["reason"] == "crashed"
+    status, rows = sqlite_history(path, info.run_id)
+    assert status == "ERROR"
+    assert [index for index, _ in rows] == list(range(len(frames)))
+    assert rows[-1][1] == "WorkflowError"
 
 
 # -- guarantee 3: published only once durable ---------------------------------------------------
