@@ -19,9 +19,10 @@ from typing import Any
 import trio
 
 from actors.run import SMALLEST_MAX_RUN_EVENTS
-from actors.store import parse_store_url
+from actors.store import StoreInUse, parse_store_url
 from web.origins import parse_allowed_origins
 from web.server import Settings, serve
+from web.transport import BindFailed
 from web.tuning import tune_interpreter
 
 DEFAULTS = Settings()
@@ -164,7 +165,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(f"runcast: --log-level must be DEBUG, INFO, WARNING or ERROR, got {args.log_level!r}")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tune_interpreter()
-    trio.run(serve, settings_from(args), _until_signalled)
+    try:
+        trio.run(serve, settings_from(args), _until_signalled)
+    except* (StoreInUse, BindFailed) as refused:
+        sys.exit(f"runcast: {_first(refused)}")
+
+
+def _first(group: BaseExceptionGroup[Exception]) -> Exception:
+    """The first error of a group that may nest groups (nurseries wrap what they pass on)."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    assert isinstance(error, Exception)
+    return error
 
 
 if __name__ == "__main__":

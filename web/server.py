@@ -1,4 +1,8 @@
-"""`serve(settings)`: store, runtime and Hypercorn in one nursery, and the shutdown order.
+"""`serve(settings)`: store, runtime and Hypercorn in one nursery, the start-up and the shutdown
+order.
+
+On start: the store (and its lock), the listening socket, then the runtime (which closes the runs
+a previous process left running), then the app.
 
 On the shutdown trigger (SIGTERM/SIGINT from the CLI, an event in tests): stop accepting
 connections, give running runs `shutdown_grace` seconds then cancel them (their final events are
@@ -22,6 +26,7 @@ from actors.workflows.examples.content_creation import content_creation_workflow
 from actors.workflows.tools import ToolRegistry
 from web.app import create_app
 from web.closing import CLOSE_TIMEOUT
+from web.transport import bind
 from web.transport import serve as serve_http
 from web.workflows_ws import PUMP_FLUSH_TIMEOUT
 
@@ -95,41 +100,54 @@ async def serve(
     tools: ToolRegistry | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until `shutdown_trigger` returns; `task_status.started` gets the bound addresses."""
-    catalog = default_catalog(settings) if catalog is None else catalog
-    tools = default_tools() if tools is None else tools
+    """Serve until `shutdown_trigger` returns; `task_status.started` gets the bound addresses.
+
+    The store is opened first, so that its lock is taken before anything of it is read
+    (`StoreInUse` if another process has it); then the port is bound (`BindFailed`), before
+    the runtime closes the runs a previous process left running."""
+    config = hypercorn_config(settings)
     async with open_store(settings.store) as store:
-        async with open_runtime(
-            store,
-            catalog,
-            feed_capacity=settings.feed_capacity,
-            shutdown_grace=settings.shutdown_grace,
-            max_run_events=settings.max_run_events,
-        ) as runtime:
-            closing = trio.Event()
-            graphs = Graphs(runtime, tools, max_passes=settings.graph_max_iterations)
-            app = create_app(
-                runtime,
-                graphs,
-                token=settings.token,
-                server_closing=closing,
-                allowed_origins=settings.allowed_origins,
-            )
-            stop_accepting = trio.Event()
-            async with trio.open_nursery() as nursery:
-                binds = await nursery.start(
-                    lambda task_status: serve_http(
-                        app,
-                        hypercorn_config(settings),
-                        shutdown_trigger=stop_accepting.wait,
-                        task_status=task_status,
-                    )
+        sockets = bind(config)
+        try:
+            async with open_runtime(
+                store,
+                default_catalog(settings) if catalog is None else catalog,
+                feed_capacity=settings.feed_capacity,
+                shutdown_grace=settings.shutdown_grace,
+                max_run_events=settings.max_run_events,
+            ) as runtime:
+                closing = trio.Event()
+                graphs = Graphs(
+                    runtime,
+                    default_tools() if tools is None else tools,
+                    max_passes=settings.graph_max_iterations,
                 )
-                log.info("runcast serving on %s with store %s", ", ".join(binds), settings.store)
-                task_status.started(binds)
-                await shutdown_trigger()
-                log.info("shutting down")
-                stop_accepting.set()
-                await runtime.shutdown(settings.shutdown_grace)
-                closing.set()
+                app = create_app(
+                    runtime,
+                    graphs,
+                    token=settings.token,
+                    server_closing=closing,
+                    allowed_origins=settings.allowed_origins,
+                )
+                stop_accepting = trio.Event()
+                async with trio.open_nursery() as nursery:
+                    binds = await nursery.start(
+                        lambda task_status: serve_http(
+                            app,
+                            config,
+                            shutdown_trigger=stop_accepting.wait,
+                            sockets=sockets,
+                            task_status=task_status,
+                        )
+                    )
+                    log.info("runcast serving on %s with store %s", ", ".join(binds), settings.store)
+                    task_status.started(binds)
+                    await shutdown_trigger()
+                    log.info("shutting down")
+                    stop_accepting.set()
+                    await runtime.shutdown(settings.shutdown_grace)
+                    closing.set()
+        finally:
+            for sock in sockets:
+                sock.close()
     log.info("stopped")

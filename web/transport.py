@@ -36,6 +36,7 @@ Only plain HTTP listeners (`config.bind`); runcast binds loopback and serves no 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
@@ -255,16 +256,41 @@ class _TextFrameShortcut:
         await self.app(scope, receive, send, sync_spawn, call_soon)
 
 
+class BindFailed(OSError):
+    """The server cannot listen where it was told to; the message names the address."""
+
+
+def bind(config: Config) -> list[socket.socket]:
+    """Listening sockets for `config.bind` (plain HTTP only); raises BindFailed."""
+    try:
+        sockets = config.create_sockets()
+    except OSError as error:
+        raise BindFailed(
+            f"cannot listen on {', '.join(config.bind)}: {error.strerror or error}"
+        ) from None
+    if sockets.secure_sockets or sockets.quic_sockets:
+        for sock in (*sockets.secure_sockets, *sockets.quic_sockets, *sockets.insecure_sockets):
+            sock.close()
+        raise ValueError("runcast's transport serves plain HTTP only: bind without TLS")
+    for sock in sockets.insecure_sockets:
+        sock.listen(config.backlog)
+    return list(sockets.insecure_sockets)
+
+
 async def serve(
     app: Framework,
     config: Config,
     *,
     shutdown_trigger: Callable[[], Awaitable[None]],
+    sockets: list[socket.socket] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve `app` on `config.bind` until `shutdown_trigger` returns, then stop accepting, give
-    open connections `config.graceful_timeout` seconds, and run the app's lifespan shutdown.
-    `task_status.started` gets the bound addresses, e.g. `["http://127.0.0.1:7777"]`."""
+    """Serve `app` on `sockets` (by default, `bind(config)`) until `shutdown_trigger` returns,
+    then stop accepting, give open connections `config.graceful_timeout` seconds, and run the
+    app's lifespan shutdown. `task_status.started` gets the bound addresses, e.g.
+    `["http://127.0.0.1:7777"]`. The sockets are closed when it returns."""
+    if sockets is None:
+        sockets = bind(config)
     wrapped = wrap_app(app, config.wsgi_max_body_size, None)
     config.set_statsd_logger_class(StatsdLogger)
     lifespan_state: LifespanState = {}
@@ -274,13 +300,9 @@ async def serve(
         await lifespan_nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()
         async with trio.open_nursery() as connections:
-            sockets = config.create_sockets()
-            if sockets.secure_sockets or sockets.quic_sockets:
-                raise ValueError("runcast's transport serves plain HTTP only: bind without TLS")
             listeners: list[trio.SocketListener] = []
             binds: list[str] = []
-            for sock in sockets.insecure_sockets:
-                sock.listen(config.backlog)
+            for sock in sockets:
                 listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
                 binds.append(f"http://{repr_socket_addr(sock.family, sock.getsockname())}")
             connection = partial(

@@ -5,7 +5,9 @@ WebSocket clients.
   closed with 1001, new connections refused; or, with a grace period, runs finish normally;
 - restart durability (guarantee 3): finished runs replay byte for byte from a new server;
 - hard crash (guarantee 3): a `runcast serve` process killed with SIGKILL; the next one closes the
-  interrupted run with `WorkflowError(reason="interrupted")` and keeps every event a client saw.
+  interrupted run with `WorkflowError(reason="interrupted")` and keeps every event a client saw;
+- one server per store (guarantee 7): a second `runcast serve` on the same file, or on a busy
+  port, exits with one line before it touches the file.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
-from actors import WorkflowCatalog
+from actors import RunInfo, RunStatus, WorkflowCatalog
+from actors.store import AppendEvents, CreateRun, RunRecord
+from actors.store.sqlite import open_sqlite_store
 from actors.workflows.examples.content_creation import content_creation_workflow
 from actors.workflows.steps import Step, StepContext, Workflow
 from tests.clients import TERMINAL, JsonSocket, ws_client
@@ -505,3 +509,65 @@ async def test_a_connection_may_wait_longer_than_hypercorns_default_before_its_r
                 assert chunk, f"closed after {response!r}"
                 response += chunk
     assert response.startswith(b"HTTP/1.1 200"), response[:200]
+
+
+# -- one server per store, and the start-up order ------------------------------------------------
+
+
+async def run_runcast_serve(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """`runcast serve ARGS` to its end (it should refuse to start), its output captured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNCAST_")}
+    with trio.fail_after(30):
+        return await trio.run_process(
+            [str(runcast_executable()), "serve", *args], capture_stdout=True, capture_stderr=True,
+            check=False, env=env,
+        )
+
+
+async def test_a_second_server_on_the_same_file_exits_at_once_naming_it_and_the_first_goes_on(
+    start_server: StartServer, db_path: Path
+) -> None:
+    """The second `runcast serve` on a file a server holds exits 1 with one line naming the file
+    and the holder's pid, before it touches the file: the first server's live run goes on and
+    completes with every index once (before the lock, the second one closed it as
+    interrupted and the first then crashed it on a duplicate index)."""
+    server = await start_server(demo_step_delay=0.05)
+    async with ws_client(server.ws_url) as client:
+        run_id, started = await start_run(client)
+        frames = [started]
+        await read_until_index(client, 3, frames)
+        refused = await run_runcast_serve("--port", str(free_port()), "--store", f"sqlite:{db_path}")
+        frames += await recv_raw_until_terminal(client)
+    lines = refused.stderr.decode().strip().splitlines()
+    assert refused.returncode == 1
+    assert len(lines) == 1, lines
+    assert str(db_path) in lines[0] and f"pid {os.getpid()}" in lines[0]
+    assert_contiguous(frames, 0)
+    assert json.loads(frames[-1])["event"] == "WorkflowCompleted"
+    assert len(frames) == DEMO_EVENTS
+    assert stored_events(db_path, run_id) == ("COMPLETED", frames)
+
+
+async def test_a_busy_port_is_one_line_and_leaves_the_store_untouched(tmp_path: Path) -> None:
+    """The port is bound before the runs a previous process left running are closed: a server
+    that cannot listen exits 1 with one line naming host and port, and the file still holds
+    the run as it was."""
+    db = tmp_path / "left.db"
+    async with open_sqlite_store(db) as store:
+        info = RunInfo("left-running", DEMO, "Demo", "s", None, "")
+        await store.commit(
+            [CreateRun(RunRecord(info, RunStatus.RUNNING, 1.0)), AppendEvents(info.run_id, 0, ["{}"])]
+        )
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        refused = await run_runcast_serve("--port", str(port), "--store", f"sqlite:{db}")
+    lines = refused.stderr.decode().strip().splitlines()
+    assert refused.returncode == 1
+    assert lines == [f"runcast: cannot listen on 127.0.0.1:{port}: Address already in use"]
+    connection = sqlite3.connect(db)
+    try:
+        assert connection.execute("SELECT status, event_count FROM runs").fetchall() == [("RUNNING", 1)]
+    finally:
+        connection.close()
