@@ -446,8 +446,8 @@ class RunActor:
         if isinstance(message, Subscribe):
             try:
                 snapshot = self._subscribe(message.start)
-            except IndexBeyondRun as refused:
-                message.reply.fail(refused)  # the asker's mistake: the run carries on
+            except (IndexBeyondRun, RunLost) as refused:
+                message.reply.fail(refused)  # the asker's to handle: the run carries on
             else:
                 message.reply.set(snapshot)
         elif isinstance(message, Cancel):

@@ -2,7 +2,9 @@
 graph logic itself is `actors.graphs`.
 
 HTTP errors are `{"detail": "<what was wrong>"}`: 404 for an unknown graph or run, 422 for a
-body that is not JSON, an invalid graph, or an invalid run request, 503 while shutting down.
+body that is not JSON, an invalid graph, or an invalid run request, 503 while shutting down or
+while the store cannot write (a run that is lost then, see `actors.run`, included; on the
+WebSocket it gets an `error` frame and a close with 1011).
 The WebSocket sends `connected`, waits for `{"initial_state": {...}}` (a bad one gets an `error`
 frame and the socket waits for a good one), starts the run and sends its frames (see
 `web.graph_protocol`), then closes normally after `complete`. The run does not depend on the
@@ -26,7 +28,8 @@ import orjson
 import trio
 from quart import Blueprint, Response, jsonify, request
 
-from actors import RuntimeClosing, UnknownRun
+from actors import RunLost, RuntimeClosing, StoreUnavailable, UnknownRun
+from actors.store import StorageFailed
 from actors.graphs import Graphs, NotAGraphRun, UnknownGraph
 from actors.messages import BadCommand, structure_strictly
 from actors.workflows.graph import InvalidGraph
@@ -37,13 +40,16 @@ from web.closing import close_handshake
 from web.errors import problem
 from web.workflows_ws import PUMP_FLUSH_TIMEOUT, WebSocketLike
 
-REFUSED_RUN = (UnknownGraph, InvalidGraph, InvalidInitialState, RuntimeClosing, BadCommand)
+REFUSED_RUN = (
+    UnknownGraph, InvalidGraph, InvalidInitialState, RuntimeClosing, StoreUnavailable, BadCommand
+)
 
 Close = tuple[int, str]  # the code and reason a graph socket is closed with
 RUN_FINISHED: Close = (1000, "run finished")
 GRAPH_NOT_FOUND: Close = (1008, "graph not found")
 GRAPH_CANNOT_RUN: Close = (1008, "graph cannot run")
 SHUTTING_DOWN: Close = (1001, "server shutting down")
+RUN_LOST: Close = (1011, "run lost: the store cannot write")
 
 
 @attrs.frozen
@@ -73,7 +79,7 @@ def parse_json(text: str | bytes, what: str) -> Any:
 def refusal_status(refused: Exception) -> int:
     if isinstance(refused, UnknownGraph):
         return 404
-    return 503 if isinstance(refused, RuntimeClosing) else 422
+    return 503 if isinstance(refused, RuntimeClosing | StoreUnavailable) else 422
 
 
 def view_json(view: GraphRunView) -> dict[str, Any]:
@@ -103,6 +109,8 @@ def graph_blueprint(graphs: Graphs) -> Blueprint:
             graph = await graphs.create(parse_json(await request.get_data(), "the request body"))
         except (BadCommand, InvalidGraph) as invalid:
             return problem(422, str(invalid))
+        except StorageFailed as failure:
+            return problem(503, f"the graph could not be saved: {failure}")
         return jsonify(
             {"graph_id": graph.graph_id, "name": graph.name, "start_node": graph.start,
              "message": "Graph created successfully"}
@@ -125,7 +133,10 @@ def graph_blueprint(graphs: Graphs) -> Blueprint:
             info = await graphs.start(*await run_request())
         except REFUSED_RUN as refused:
             return problem(refusal_status(refused), str(refused))
-        view = await graphs.wait(info.run_id)
+        try:
+            view = await graphs.wait(info.run_id)
+        except RunLost as lost:
+            return problem(503, str(lost))
         body = view_json(view)
         body["final_state"] = body.pop("state")
         return jsonify(body)
@@ -229,5 +240,9 @@ class GraphSocket:
             for text in graph_protocol.frames_for(event, view):
                 await self.websocket.send(text)
 
-        await follow.stream(send)
+        try:
+            await follow.stream(send)
+        except RunLost as lost:
+            await self.websocket.send(graph_protocol.error(str(lost), "Run lost"))
+            return RUN_LOST
         return RUN_FINISHED

@@ -41,6 +41,11 @@ def error(message: str) -> str:
     return _frame({"event": "error", "error": message})
 
 
+def run_error(run_id: str, message: str) -> str:
+    """An error of one run the socket follows (it is lost): no more of its events come."""
+    return _frame({"event": "error", "run_id": run_id, "error": message})
+
+
 def auth_error(message: str) -> str:
     return _frame({"event": "auth_error", "error": message})
 

@@ -1,7 +1,8 @@
 """HTTP routes over the runtime: health, workflows, runs, and Agno's cancel endpoint.
 
 Every answer is JSON. Errors are `{"detail": "<what was wrong>"}` with 404 (unknown run or
-workflow), 409 (run already finished) or 422 (a bad query parameter). `GET /runs` takes `limit`
+workflow), 409 (run already finished) or 422 (a bad query parameter). `/health` is 200 with
+`"store": "ok"`, or 503 with `"status": "failing"` and the store's error while its writes fail. `GET /runs` takes `limit`
 (ASCII digits, 1 to 1000) and `status` (a run status, in any case), each at most once; the 422
 names the parameter and what it accepts.
 """
@@ -87,8 +88,12 @@ def runs_blueprint(runtime: Runtime) -> Blueprint:
     api = Blueprint("runs", __name__)
 
     @api.get("/health")
-    async def health() -> Response:
-        return jsonify({"status": "healthy", "live_runs": runtime.live_runs})
+    async def health() -> Response | tuple[Response, int]:
+        failure = runtime.storage_failure
+        if failure is None:
+            return jsonify({"status": "healthy", "live_runs": runtime.live_runs, "store": "ok"})
+        body = {"status": "failing", "live_runs": runtime.live_runs, "store": str(failure)}
+        return jsonify(body), 503
 
     @api.get("/workflows")
     async def workflows() -> Response:

@@ -9,6 +9,11 @@ is closed with 1001. `authenticate` compares tokens in constant time (`hmac.comp
 a socket whose `authenticate` failed `MAX_FAILED_AUTHENTICATIONS` times gets that last
 `auth_error`, then is closed with 1008 (policy violation): guessing tokens costs a connection
 every few tries.
+
+A run the store cannot end (`RunLost`: it cannot write, see `actors.run`) gets an error frame with
+its `run_id` naming the storage problem, and its pump ends; a socket left following no run then is
+closed with 1011. While the store cannot write, `start-workflow` is refused with an error frame
+that says so.
 """
 
 from __future__ import annotations
@@ -20,7 +25,15 @@ from typing import Protocol
 
 import trio
 
-from actors import IndexBeyondRun, Runtime, RuntimeClosing, UnknownRun, UnknownWorkflow
+from actors import (
+    IndexBeyondRun,
+    RunLost,
+    Runtime,
+    RuntimeClosing,
+    StoreUnavailable,
+    UnknownRun,
+    UnknownWorkflow,
+)
 from actors.excerpt import excerpt
 from actors.follow import Follow
 from actors.messages import (
@@ -69,32 +82,38 @@ class WorkflowSocket:
         self.server_closing = server_closing
         self.authenticated = authenticated or token is None
         self._failed_authentications = 0
+        self._close = (1001, "server shutting down")  # how `serve` closes the socket
+        self._connection = trio.CancelScope()
         self._pumps: dict[str, trio.CancelScope] = {}
         self._pumps_idle = trio.Event()
         self._pumps_idle.set()
 
     async def serve(self) -> None:
         """Until the client leaves (`receive` raises, or Quart cancels this task), the server shuts
-        down (close 1001), or the client failed `authenticate` too often (close 1008)."""
+        down (close 1001), the client failed `authenticate` too often (close 1008), or the only
+        run it followed is lost (close 1011)."""
         await self.websocket.send(protocol.connected(requires_auth=self.token is not None))
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._read_commands, nursery)
-            await self.server_closing.wait()
-            with trio.move_on_after(PUMP_FLUSH_TIMEOUT):
-                await self._pumps_idle.wait()
-            nursery.cancel_scope.cancel()
-        if self._failed_authentications >= MAX_FAILED_AUTHENTICATIONS:
-            await close_handshake(self.websocket, 1008, "too many failed authentications")
-        else:
-            await close_handshake(self.websocket, 1001, "server shutting down")
+        with self._connection:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._read_commands, nursery)
+                await self.server_closing.wait()
+                with trio.move_on_after(PUMP_FLUSH_TIMEOUT):
+                    await self._pumps_idle.wait()
+                nursery.cancel_scope.cancel()
+        await close_handshake(self.websocket, *self._close)
+
+    def _end(self, code: int, reason: str) -> None:
+        """End the connection's tasks; `serve` then closes the socket with `code`."""
+        self._close = (code, reason)
+        self._connection.cancel()
 
     async def _read_commands(self, nursery: trio.Nursery) -> None:
         """Answer commands until the client leaves (`receive` raises) or has failed
-        `authenticate` MAX_FAILED_AUTHENTICATIONS times; then end the connection's nursery."""
+        `authenticate` MAX_FAILED_AUTHENTICATIONS times."""
         while self._failed_authentications < MAX_FAILED_AUTHENTICATIONS:
             frame = await self.websocket.receive()
             await self._dispatch(frame, nursery)
-        nursery.cancel_scope.cancel()
+        self._end(1008, "too many failed authentications")
 
     async def _dispatch(self, frame: str | bytes, nursery: trio.Nursery) -> None:
         try:
@@ -109,7 +128,9 @@ class WorkflowSocket:
             return
         try:
             await self._answer(command, nursery)
-        except (UnknownWorkflow, UnknownRun, IndexBeyondRun, RuntimeClosing) as refused:
+        except (
+            UnknownWorkflow, UnknownRun, IndexBeyondRun, RuntimeClosing, StoreUnavailable, RunLost
+        ) as refused:
             await self.websocket.send(protocol.error(str(refused)))
         except Exception as failure:
             log.exception("error while handling %r", command)
@@ -192,6 +213,10 @@ class WorkflowSocket:
                 for opening in framing.opening():
                     await self.websocket.send(opening)
                 await follow.stream_batches(send_events)
+        except RunLost as lost:
+            await self.websocket.send(protocol.run_error(follow.run_id, str(lost)))
+            if self._pumps.keys() <= {follow.run_id}:
+                self._end(1011, "run lost: the store cannot write")
         except Exception as failure:
             log.exception("pump of run %s failed", follow.run_id)
             await self.websocket.send(

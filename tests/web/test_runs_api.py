@@ -74,11 +74,11 @@ def ids(body: dict[str, Any]) -> list[str]:
 
 async def test_health_reports_ok_and_live_runs(gserver: RunningServer, release: trio.Event) -> None:
     async with httpx.AsyncClient(base_url=gserver.base_url) as http, ws_client(gserver.ws_url) as ws:
-        assert (await http.get("/health")).json() == {"status": "healthy", "live_runs": 0}
+        assert (await http.get("/health")).json() == {"status": "healthy", "live_runs": 0, "store": "ok"}
         await start_held(ws)
         answer = await http.get("/health")
         assert answer.status_code == 200
-        assert answer.json() == {"status": "healthy", "live_runs": 1}
+        assert answer.json() == {"status": "healthy", "live_runs": 1, "store": "ok"}
         release.set()
         await ws.recv_until_terminal()
 
