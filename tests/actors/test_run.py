@@ -9,7 +9,6 @@ from functools import partial
 
 import json
 import random
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from actors.events import STEP_STARTED, WORKFLOW_COMPLETED
 from actors.registry import Lookup
 from actors.store import AppendEvents, CreateRun, RunRecord, Write
 from actors.workflows.catalog import Emit
+from tests.sqlite_files import stored_events
 from tests.actors.helpers import (
     follow_into,
     blocking_workflow,
@@ -207,19 +207,6 @@ def busy_pair(gate: trio.Event) -> WorkflowCatalog:
     )
 
 
-def sqlite_history(path: Path, run_id: str) -> tuple[str, list[tuple[int, str]]]:
-    """The run's status and (index, event kind) rows, read from the file with plain sqlite3."""
-    connection = sqlite3.connect(path)
-    try:
-        (status,) = connection.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        rows = connection.execute(
-            "SELECT idx, frame FROM events WHERE run_id=? ORDER BY idx", (run_id,)
-        ).fetchall()
-    finally:
-        connection.close()
-    return status, [(index, json.loads(frame)["event"]) for index, frame in rows]
-
-
 @pytest.mark.parametrize("poisoned_index", [3, 40])
 async def test_a_crashed_runs_queued_events_never_land_after_its_recovery(
     tmp_path: Path, poisoned_index: int
@@ -253,10 +240,7 @@ async def test_a_crashed_runs_queued_events_never_land_after_its_recovery(
         assert store.reloading.is_set()
     events = assert_complete_run(frames)
     assert events[-1]["event"] == "WorkflowError" and events[-1]["reason"] == "crashed"
-    status, rows = sqlite_history(path, info.run_id)
-    assert status == "ERROR"
-    assert [index for index, _ in rows] == list(range(len(frames)))
-    assert rows[-1][1] == "WorkflowError"
+    assert stored_events(path, info.run_id) == ("ERROR", frames)  # indices 0..n-1, checked
 
 
 # -- guarantee 3: published only once durable ---------------------------------------------------

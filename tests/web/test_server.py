@@ -33,6 +33,7 @@ from actors.workflows.examples.content_creation import content_creation_workflow
 from actors.workflows.steps import Step, StepContext, Workflow
 from tests.clients import TERMINAL, JsonSocket, ws_client
 from tests.conftest import RunningServer, StartServer
+from tests.sqlite_files import stored_events
 
 DEMO = "content-creation-workflow"
 DEMO_EVENTS = 42  # 2 + 8 steps * (4 + 2 ticks)
@@ -385,20 +386,6 @@ class ServeProcess:
             self.process.send_signal(signal.SIGKILL)
         await trio.to_thread.run_sync(self.process.wait)
         self._log_file.close()
-
-
-def stored_events(db: Path, run_id: str) -> tuple[str, list[str]]:
-    """What the SQLite file holds for `run_id`, read directly: (status, frames in index order)."""
-    connection = sqlite3.connect(db)
-    try:
-        (status,) = connection.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        rows = connection.execute(
-            "SELECT idx, frame FROM events WHERE run_id=? ORDER BY idx", (run_id,)
-        ).fetchall()
-    finally:
-        connection.close()
-    assert [idx for idx, _ in rows] == list(range(len(rows)))
-    return status, [frame for _, frame in rows]
 
 
 async def test_after_sigkill_the_next_server_closes_the_run_as_interrupted_and_keeps_what_clients_saw(

@@ -13,7 +13,6 @@ import json
 import os
 import resource
 import signal
-import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from typing import Any
 import httpx
 import trio
 
-from tests.clients import JsonSocket, ws_client
+from tests.clients import ws_client
+from tests.sqlite_files import stored_events
 from tests.web.test_server import DEMO, free_port, runcast_executable
 
 FILE_LIMIT = 300 * 1024  # bytes any file of the server may reach while the disk is "full"
@@ -97,19 +97,6 @@ async def start_and_read(url: str, into: dict[str, list[dict[str, Any]]], key: s
                 frames.append(await client.recv(timeout=20))
 
 
-def stored(db: Path, run_id: str) -> tuple[str, list[dict[str, Any]]]:
-    connection = sqlite3.connect(db)
-    try:
-        (status,) = connection.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        rows = connection.execute(
-            "SELECT idx, frame FROM events WHERE run_id=? ORDER BY idx", (run_id,)
-        ).fetchall()
-    finally:
-        connection.close()
-    assert [index for index, _ in rows] == list(range(len(rows)))
-    return status, [json.loads(frame) for _, frame in rows]
-
-
 async def test_a_full_disk_costs_the_runs_it_touches_every_client_hears_and_the_server_recovers(
     tmp_path: Path,
 ) -> None:
@@ -168,7 +155,8 @@ async def test_a_full_disk_costs_the_runs_it_touches_every_client_hears_and_the_
                 events = [f for f in frames if "event_index" in f]
                 if not events:
                     continue
-                status, history = stored(db, events[0]["run_id"])
+                status, frames = stored_events(db, events[0]["run_id"])
+                history = [json.loads(frame) for frame in frames]
                 assert history[: len(events)] == events
                 if events[0]["run_id"] in lost_runs:
                     assert status == "ERROR"
