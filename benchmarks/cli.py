@@ -141,7 +141,6 @@ def inprocess_command(args: argparse.Namespace) -> list[dict[str, Any]]:
             ("events appended and delivered", f"{figures['events']:,} in {figures['wall_s']:.2f} s"),
             ("events/s", f"{figures['events_per_s']:,.0f}"),
             ("CPU", f"{figures['cpu_s']:.2f} s = {figures['cpu_us_per_event']:.2f} us/event"),
-            ("store commit rounds", str(figures["commit_rounds"])),
         ]))
     return entries
 

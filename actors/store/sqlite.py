@@ -1,8 +1,9 @@
-"""The SQLite store, the embedded default: WAL mode, one writer task with group commit, one
-process per file.
+"""The SQLite store, the embedded default: WAL mode, one transaction per commit, one process per
+file.
 
-Every `commit` joins the writer's next round: one `BEGIN IMMEDIATE ... COMMIT` in a worker thread
-for everything queued meanwhile, so the cost of a round trip is shared by all runs. Reads use a
+Every `commit` is one `BEGIN IMMEDIATE ... COMMIT` in a worker thread, one at a time. Batching
+belongs to the caller: the runtime's publisher (`actors.publisher`) hands over every ready run's
+writes as one commit, so the cost of a round trip is shared by all runs. Reads use a
 second connection (WAL lets them run beside the writer) and see only committed events, which is
 all a run ever publishes. `synchronous=NORMAL`: a commit survives a crash of the process; a power
 cut may lose the last rounds.
@@ -67,7 +68,6 @@ from actors.store.base import (
     WriteRefused,
 )
 from actors.store.fence import check
-from actors.store.group_commit import GroupCommitter
 
 log = logging.getLogger(__name__)
 
@@ -250,10 +250,9 @@ class _Unmatched(Exception):
     """A fenced UPDATE matched no run: the transaction is rolled back, then the refusal named."""
 
 
-def _apply(connection: sqlite3.Connection, path: Path, batch: list[Sequence[Write]]) -> None:
-    """Apply the writes of `batch` in one transaction; raises WriteRefused (nothing applied)
-    if one does not fit, StorageFailed if SQLite could not write."""
-    writes = [write for writes in batch for write in writes]
+def _apply(connection: sqlite3.Connection, path: Path, writes: Sequence[Write]) -> None:
+    """Apply `writes` in one transaction; raises WriteRefused (nothing applied) if one does not
+    fit, StorageFailed if SQLite could not write."""
     try:
         with _write_transaction(connection):
             if not _apply_writes(connection, writes):
@@ -266,7 +265,7 @@ def _apply(connection: sqlite3.Connection, path: Path, batch: list[Sequence[Writ
         raise StorageFailed(f"{error} (SQLite, writing {path})") from None
 
 
-def _apply_writes(connection: sqlite3.Connection, writes: list[Write]) -> bool:
+def _apply_writes(connection: sqlite3.Connection, writes: Sequence[Write]) -> bool:
     """Execute the writes by kind, claims before creates before appends before finishes:
     that is the order of the writes of one run in a commit. False if a fenced UPDATE did not
     match its run (the caller then rolls back)."""
@@ -343,7 +342,7 @@ def _all_match(connection: sqlite3.Connection, sql: str, rows: list[tuple[object
     return connection.executemany(sql, rows).rowcount == len(rows)
 
 
-def _refusal(connection: sqlite3.Connection, writes: list[Write], fallback: str = "") -> str:
+def _refusal(connection: sqlite3.Connection, writes: Sequence[Write], fallback: str = "") -> str:
     """What was refused, read after the rollback: the fence's words for the first write that
     does not fit, or else SQLite's (a graph id that exists already)."""
 
@@ -408,14 +407,15 @@ class SQLiteStore:
         self._read_lock = trio.Lock()
         self._checkpointer = _connect(path)
         self._checkpoints = trio.CancelScope()
-        self.committer = GroupCommitter(self._apply_batch)
+        self._write_lock = trio.Lock()
+        self._closed = False
         self.checkpoints = 0
 
-    async def _apply_batch(self, batch: list[Sequence[Write]]) -> None:
-        await trio.to_thread.run_sync(_apply, self._writer, self.path, batch)
-
     async def commit(self, writes: Sequence[Write]) -> None:
-        await self.committer.commit(writes)
+        if self._closed:
+            raise StorageFailed(f"the store {self.path} is closed")
+        async with self._write_lock:
+            await trio.to_thread.run_sync(_apply, self._writer, self.path, writes)
 
     async def checkpoint_regularly(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -436,6 +436,10 @@ class SQLiteStore:
                     if failing:
                         log.info("checkpoint of %s works again", self.path)
                     failing = False
+
+    def refuse_commits(self) -> None:
+        """From now on `commit` raises StorageFailed; a commit under way finishes first."""
+        self._closed = True
 
     def stop_checkpoints(self) -> None:
         self._checkpoints.cancel()
@@ -504,12 +508,11 @@ async def open_sqlite_store(path: str | Path) -> AsyncIterator[SQLiteStore]:
     store = SQLiteStore(Path(path))
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(store.committer.run)
             await nursery.start(store.checkpoint_regularly)
             try:
                 yield store
             finally:
-                store.committer.close()
+                store.refuse_commits()
                 store.stop_checkpoints()
     finally:
         store.close()

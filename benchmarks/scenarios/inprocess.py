@@ -130,7 +130,6 @@ async def measure(store_kind: str, runs: int, events_per_run: int, concurrency: 
             nursery.cancel_scope.cancel()
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
         bar.finish(done)
-        rounds = getattr(getattr(store, "committer", None), "rounds", None)
     events = runs * expected
     return {
         "runs": runs,
@@ -139,5 +138,4 @@ async def measure(store_kind: str, runs: int, events_per_run: int, concurrency: 
         "events_per_s": round(events / wall, 1),
         "cpu_s": round(cpu, 3),
         "cpu_us_per_event": round(cpu / events * 1e6, 2),
-        "commit_rounds": rounds,
     }

@@ -414,8 +414,8 @@ async def test_the_same_graph_id_twice_in_one_commit_is_refused(store: Store) ->
 
 
 async def test_concurrent_saves_of_one_graph_id_keep_exactly_one(store: Store) -> None:
-    """Concurrent commits (one group-commit round for SQLite): one save of `g` lands, the other
-    fails alone, and an unrelated graph saved meanwhile lands too."""
+    """Concurrent commits: one save of `g` lands, the other fails alone, and an unrelated graph
+    saved meanwhile lands too."""
     outcomes: dict[str, bool] = {}
 
     async def save(record: GraphRecord) -> None:

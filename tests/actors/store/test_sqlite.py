@@ -1,6 +1,5 @@
 """actors/store/sqlite.py, beyond the shared contract (test_contract.py): histories survive closing
-and reopening the file (guarantee 3), concurrent commits share group-commit rounds, a bad write
-in a shared round fails only its own caller, one process owns a file, and a full database fails
+and reopening the file (guarantee 3), a bad commit among concurrent ones fails only its own caller, one process owns a file, and a full database fails
 commits with SQLite's own error until it has room again."""
 
 from __future__ import annotations
@@ -84,9 +83,8 @@ async def test_committed_rows_are_on_disk_for_another_connection(path: Path) -> 
 
 async def concurrent_commits(
     store: SQLiteStore, commits: dict[str, list[AppendEvents]]
-) -> tuple[dict[str, BaseException | None], int]:
-    """Start every commit at once (they all queue before the writer's next round); return each
-    caller's outcome and how many rounds the writer took for them."""
+) -> dict[str, BaseException | None]:
+    """Start every commit at once; return each caller's outcome."""
     results: dict[str, BaseException | None] = {}
 
     async def commit(name: str, writes: list[AppendEvents]) -> None:
@@ -97,23 +95,21 @@ async def concurrent_commits(
         else:
             results[name] = None
 
-    rounds_before = store.committer.rounds
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             for name, writes in commits.items():
                 nursery.start_soon(commit, name, writes)
-    return results, store.committer.rounds - rounds_before
+    return results
 
 
-async def test_a_duplicate_fails_only_its_caller_within_a_shared_round(path: Path) -> None:
+async def test_a_duplicate_fails_only_its_caller_among_concurrent_commits(path: Path) -> None:
     runs = [f"r{i}" for i in range(10)]
     async with open_sqlite_store(path) as store:
         await store.commit([create(r, float(i)) for i, r in enumerate(runs)])
         await store.commit(appends("r0", 0, 2))
         commits = {r: appends(r, 0, 3) for r in runs[1:]}
         commits["dup"] = [append("r0", 2), append("r0", 1)]  # idx 1 already there
-        results, rounds = await concurrent_commits(store, commits)
-        assert rounds == 1  # all ten callers shared one round, which failed and was retried
+        results = await concurrent_commits(store, commits)
         dup = results.pop("dup")
         assert isinstance(dup, WriteRefused) and "event 1 of run r0 is not next (3)" in str(dup)
         assert results == {r: None for r in runs[1:]}
@@ -124,15 +120,14 @@ async def test_a_duplicate_fails_only_its_caller_within_a_shared_round(path: Pat
         assert [await store.count_events(r) for r in runs] == [2] + [3] * 9
 
 
-async def test_many_concurrent_commits_take_fewer_rounds_than_callers(path: Path) -> None:
+async def test_many_concurrent_commits_all_land(path: Path) -> None:
     callers = 200
     async with open_sqlite_store(path) as store:
         await store.commit([create(f"r{i}", float(i)) for i in range(callers)])
-        results, rounds = await concurrent_commits(
+        results = await concurrent_commits(
             store, {f"r{i}": appends(f"r{i}", 0, 2) for i in range(callers)}
         )
         assert set(results.values()) == {None}
-        assert 1 <= rounds < callers
     async with open_sqlite_store(path) as store:
         for i in range(callers):
             assert await store.count_events(f"r{i}") == 2
