@@ -31,7 +31,7 @@ from quart import Blueprint, Response, jsonify, request
 from actors import RunLost, RuntimeClosing, StoreUnavailable, UnknownRun
 from actors.store import StorageFailed
 from actors.graphs import Graphs, NotAGraphRun, UnknownGraph
-from actors.messages import BadCommand, structure_strictly
+from actors.converter import InvalidDocument, structure_strictly
 from actors.workflows.graph import InvalidGraph
 from actors.workflows.graph_run import InvalidInitialState
 from actors.workflows.graph_view import GraphRunView, GraphStatus
@@ -41,7 +41,12 @@ from web.errors import problem
 from web.workflows_ws import PUMP_FLUSH_TIMEOUT, WebSocketLike
 
 REFUSED_RUN = (
-    UnknownGraph, InvalidGraph, InvalidInitialState, RuntimeClosing, StoreUnavailable, BadCommand
+    UnknownGraph,
+    InvalidGraph,
+    InvalidInitialState,
+    RuntimeClosing,
+    StoreUnavailable,
+    InvalidDocument,
 )
 
 Close = tuple[int, str]  # the code and reason a graph socket is closed with
@@ -64,16 +69,16 @@ class GraphStreamStart:
 
 
 def parse_json(text: str | bytes, what: str) -> Any:
-    """Decoded JSON, or BadCommand naming `what` was not JSON."""
+    """Decoded JSON, or InvalidDocument naming `what` was not JSON."""
     if isinstance(text, bytes):
         try:
             text = text.decode()
         except UnicodeDecodeError:
-            raise BadCommand(f"{what} must be UTF-8 JSON text") from None
+            raise InvalidDocument(f"{what} must be UTF-8 JSON text") from None
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as error:
-        raise BadCommand(f"{what} is not valid JSON: {error}") from None
+        raise InvalidDocument(f"{what} is not valid JSON: {error}") from None
 
 
 def refusal_status(refused: Exception) -> int:
@@ -107,7 +112,7 @@ def graph_blueprint(graphs: Graphs) -> Blueprint:
     async def create() -> Response | tuple[Response, int]:
         try:
             graph = await graphs.create(parse_json(await request.get_data(), "the request body"))
-        except (BadCommand, InvalidGraph) as invalid:
+        except (InvalidDocument, InvalidGraph) as invalid:
             return problem(422, str(invalid))
         except StorageFailed as failure:
             return problem(503, f"the graph could not be saved: {failure}")

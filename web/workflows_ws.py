@@ -36,7 +36,9 @@ from actors import (
 )
 from actors.excerpt import excerpt
 from actors.follow import Follow
-from actors.messages import (
+from web import protocol
+from web.closing import close_handshake
+from web.commands import (
     Authenticate,
     BadCommand,
     CancelRun,
@@ -46,8 +48,6 @@ from actors.messages import (
     StartWorkflow,
     parse_command,
 )
-from web import protocol
-from web.closing import close_handshake
 from web.protocol import Mode, SubscriptionFraming
 
 log = logging.getLogger(__name__)

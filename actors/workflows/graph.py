@@ -1,7 +1,7 @@
 """Graph definitions: nodes bound to tools, plain and conditional edges, and the walk between them.
 
 `GraphDefinition` is what a client sends to create a graph, built by the strict converter of
-`actors.messages`. `compile_graph` checks it against the tool registry and the graph rules and
+`actors.converter`. `compile_graph` checks it against the tool registry and the graph rules and
 gives a `Graph` ready to run, or raises `InvalidGraph` naming the field or node at fault:
 - at least one node; `END` is the reserved terminal node, not a node name;
 - every node's tool is registered and accepts the node's `params`;
@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from actors.excerpt import excerpt
-from actors.messages import BadCommand, converter, structure_strictly
+from actors.converter import InvalidDocument, converter, structure_strictly
 from actors.workflows.conditions import Condition, ConditionSyntaxError, parse_condition
 from actors.workflows.tools import Tool, ToolRegistry
 
@@ -56,8 +56,8 @@ class GraphDefinition:
         """Build from decoded JSON; raises InvalidGraph naming every field that is wrong."""
         try:
             definition: GraphDefinition = structure_strictly(data, cls, "graph")
-        except BadCommand as bad:
-            raise InvalidGraph(str(bad)) from None
+        except InvalidDocument as invalid:
+            raise InvalidGraph(str(invalid)) from None
         return definition
 
     def to_json(self) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from actors.events import (
     RunInfo,
 )
 from actors.excerpt import excerpt
-from actors.messages import json_integer
+from actors.converter import json_integer
 from actors.workflows.catalog import Emit, WorkflowFailed
 from actors.workflows.graph import END, Graph, Node, WalkError
 from actors.workflows.tools import ToolResultError

@@ -1,15 +1,16 @@
-"""Commands clients send, as attrs classes, and the one strict cattrs converter that builds them.
+"""The one strict cattrs converter, and `structure_strictly`, which builds attrs classes from
+decoded JSON with it or raises `InvalidDocument` naming every problem.
 
-`parse_command` turns one text frame into a command or raises `BadCommand` with a message that
-names what was wrong: bad JSON, not an object, an unknown or missing `action`, a missing field,
-a field of the wrong JSON type, an integer out of its range, an unknown field. The converter never
-coerces: `"5"` is not an integer, `true` is not an integer, `123` is not a string, `null` or a list
-is not an object. Integers are 64-bit (`INT64_MIN`..`INT64_MAX`); an `EventCursor` (a
-`last_event_index`) is -1 (nothing seen yet) or an event index. orjson decodes an integer beyond
-64 bits as a float, so an integral float that large is an integer out of range, not "a number".
-Messages quote the client's values and keys through `actors.excerpt`.
-Other inbound documents (graph definitions, graph run requests) are built by the same converter
-through `structure_strictly`, and nested problems are named by their path (`nodes.a.function`).
+The converter never coerces: `"5"` is not an integer, `true` is not an integer, `123` is not a
+string, `null` or a list is not an object; a field of the wrong JSON type, an integer out of its
+range, a missing field and an unknown field are each named. Integers are 64-bit
+(`INT64_MIN`..`INT64_MAX`); an `EventCursor` is -1 (nothing seen yet) or an event index. orjson
+decodes an integer beyond 64 bits as a float, so an integral float that large is an integer out of
+range, not "a number". Nested problems are named by their path (`nodes.a.function`). Messages
+quote the client's values and keys through `actors.excerpt`.
+
+Every inbound document is built here: the commands of the workflow protocol (`web.commands`),
+graph definitions, graph run requests.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any, NewType
 
 import attrs
 import cattrs
-import orjson
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.cols import mapping_structure_factory
 from cattrs.gen import make_dict_structure_fn
@@ -27,56 +27,14 @@ from cattrs.gen import make_dict_structure_fn
 from actors.excerpt import excerpt
 
 
-class BadCommand(ValueError):
-    """A frame that is not a valid command; the message is meant for the client."""
+class InvalidDocument(ValueError):
+    """An inbound document that is not what it must be (not JSON, or JSON that does not build the
+    class asked for); the message, meant for the client, names every problem."""
 
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 EventCursor = NewType("EventCursor", int)  # -1 (nothing seen yet) or an event index
-
-
-@attrs.frozen
-class StartWorkflow:
-    workflow_id: str
-    message: str = ""
-    session_id: str | None = None
-    user_id: str | None = None
-
-
-@attrs.frozen
-class Reconnect:
-    run_id: str
-    last_event_index: EventCursor | None = None
-    workflow_id: str | None = None
-    session_id: str | None = None
-
-
-@attrs.frozen
-class Ping:
-    pass
-
-
-@attrs.frozen
-class Authenticate:
-    token: str | None = None
-
-
-@attrs.frozen
-class CancelRun:
-    run_id: str
-    reason: str | None = None
-
-
-Command = StartWorkflow | Reconnect | Ping | Authenticate | CancelRun
-
-ACTIONS: dict[str, type[Command]] = {
-    "start-workflow": StartWorkflow,
-    "reconnect": Reconnect,
-    "ping": Ping,
-    "authenticate": Authenticate,
-    "cancel-run": CancelRun,
-}
 
 
 def json_type(value: Any) -> str:
@@ -189,8 +147,8 @@ converter = make_converter()
 
 
 def describe_errors(error: ClassValidationError | IterableValidationError, where: str) -> str:
-    """One readable sentence per problem: `workflow_id is required`, `last_event_index must be
-    an integer, got string`, `unknown field for start-workflow: foo`, and for nested documents
+    """One readable sentence per problem: `name is required`, `count must be an integer, got
+    string`, `unknown field for graph: foo` (`where` names the document), and for nested documents
     the path: `nodes.check.function must be a string, got integer`. Keys, names and values the
     client sent are quoted through `excerpt`."""
     return "; ".join(_problems(error, where, ""))
@@ -225,33 +183,12 @@ def _problems(
 
 
 def structure_strictly(data: Any, cls: type[Any], where: str) -> Any:
-    """Build `cls` from decoded JSON or raise BadCommand naming every problem."""
+    """Build `cls` from decoded JSON or raise InvalidDocument naming every problem; `where`
+    names the document in the messages."""
     if not isinstance(data, dict):
-        raise BadCommand(f"{where} must be a JSON object, got {json_type(data)}")
+        raise InvalidDocument(f"{where} must be a JSON object, got {json_type(data)}")
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError) as error:
-        raise BadCommand(describe_errors(error, where)) from None
+        raise InvalidDocument(describe_errors(error, where)) from None
 
-
-def parse_command(frame: str | bytes) -> Command:
-    if isinstance(frame, bytes):
-        raise BadCommand("Binary frames are not supported: send each command as a JSON text frame")
-    try:
-        data = orjson.loads(frame)
-    except orjson.JSONDecodeError as error:
-        raise BadCommand(f"Invalid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise BadCommand(
-            f"A command must be a JSON object with an 'action' field, got {json_type(data)}"
-        )
-    known = ", ".join(ACTIONS)
-    if "action" not in data:
-        raise BadCommand(f"action is required: one of {known}")
-    action = data.pop("action")
-    if not isinstance(action, str):
-        raise BadCommand(f"action must be one of {known}, got {json_type(action)}")
-    command_class = ACTIONS.get(action)
-    if command_class is None:
-        raise BadCommand(f"Unknown action: {excerpt(action)} (the actions are {known})")
-    return structure_strictly(data, command_class, action)
