@@ -22,13 +22,13 @@ test: install
 
 # a short run of every scenario (a few minutes); the full-size commands are in benchmarks/README.md
 bench: install
-	$(BIN)/runcast bench ceiling --connections 50 --frames 1000
-	$(BIN)/runcast bench ceiling --connections 50 --frames 1000 --transport runcast
-	$(BIN)/runcast bench inprocess --runs 200 --events 200
-	$(BIN)/runcast bench throughput --runs 200 --concurrency 10,50 --plot benchmarks/results/throughput.png
-	$(BIN)/runcast bench fanout --subscribers 100 --events 500 --run-seconds 5
-	$(BIN)/runcast bench reconnect-storm --clients 20 --reconnects 100 --missed 200
-	$(BIN)/runcast bench hold --runs 500 --watched 100 --interval 1 --duration 10
+	$(BIN)/runcast-bench ceiling --connections 50 --frames 1000
+	$(BIN)/runcast-bench ceiling --connections 50 --frames 1000 --transport runcast
+	$(BIN)/runcast-bench inprocess --runs 200 --events 200
+	$(BIN)/runcast-bench throughput --runs 200 --concurrency 10,50 --plot benchmarks/results/throughput.png
+	$(BIN)/runcast-bench fanout --subscribers 100 --events 500 --run-seconds 5
+	$(BIN)/runcast-bench reconnect-storm --clients 20 --reconnects 100 --missed 200
+	$(BIN)/runcast-bench hold --runs 500 --watched 100 --interval 1 --duration 10
 
 clean:
 	rm -rf $(VENV) runcast.db runcast.db-wal runcast.db-shm

@@ -1,4 +1,4 @@
-"""`runcast bench <scenario> [options]`: run one benchmark scenario and report it.
+"""`runcast-bench <scenario> [options]`: run one benchmark scenario and report it.
 
 Every scenario prints a progress bar while it runs and a summary table at the end, and appends
 one JSON record per measurement to `--results` (benchmarks/results/results.jsonl by default).
@@ -37,7 +37,7 @@ _positive_ints.__name__ = "comma-separated positive integers"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="runcast bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="runcast-bench", description=__doc__.splitlines()[0])
     scenarios = parser.add_subparsers(dest="scenario", required=True)
     tp = scenarios.add_parser("throughput", help="N runs, C at a time, each over its own socket")
     server_options(tp)

@@ -1,5 +1,4 @@
-"""The `runcast` command: `runcast serve [options]`, and `runcast bench <scenario> [options]`
-(the benchmark harness of `benchmarks/`).
+"""The `runcast` command: `runcast serve [options]`.
 
 Every option also reads an environment variable (`--port` <- `RUNCAST_PORT`...); a flag given on
 the command line wins. Bad values are refused before anything starts, naming the option.
@@ -124,7 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
             default=from_env if from_env is not None else default,
             help=f"{help_text} [env {env}; default {default}]",
         )
-    commands.add_parser("bench", help="run a benchmark scenario (runcast bench --help)")
     return parser
 
 
@@ -153,12 +151,6 @@ async def _until_signalled() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:
-        from benchmarks.cli import main as bench  # the harness is loaded only to benchmark
-
-        bench(argv[1:])
-        return
     args = build_parser().parse_args(argv)
     level = getattr(logging, str(args.log_level).upper(), None)
     if not isinstance(level, int):

@@ -33,7 +33,7 @@ from web.workflows_ws import PUMP_FLUSH_TIMEOUT
 log = logging.getLogger(__name__)
 
 
-# When 1,000 subscribers each catch up on 2,000 events at once (`runcast bench fanout`), every
+# When 1,000 subscribers each catch up on 2,000 events at once (`runcast-bench fanout`), every
 # scheduler pass runs all their pumps and takes seconds. With Hypercorn's defaults a connection
 # arriving then was either closed before its handshake was read (keep-alive timeout 5 s: 2 of 11
 # runs failed so) or reset by the kernel (a listen backlog of 100 overflowed: 1 of 5 more runs).

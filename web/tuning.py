@@ -2,7 +2,7 @@
 
 - GIL switch interval 0.5 ms (default 5 ms). The SQLite store commits in a worker thread; with
   the default the event loop, woken by a finished commit, could wait that long for the GIL each
-  time. Measured with `runcast bench hold` (3,000 live runs): delivery delay p50 16 -> 2.2 ms,
+  time. Measured with `runcast-bench hold` (3,000 live runs): delivery delay p50 16 -> 2.2 ms,
   p99 503 -> 127 ms.
 - Garbage-collector thresholds (50,000, 20, 100) (default (700, 10, 10)). Every live run is a
   few hundred long-lived objects (actor, tasks, channels, cancel scopes), and with the default a

@@ -1,4 +1,4 @@
-"""`runcast bench throughput` and `inprocess` at a tiny size, through the command line, so the
+"""`runcast-bench throughput` and `inprocess` at a tiny size, through the command line, so the
 harness cannot rot: every run checked gap-free, the JSON records appended, the plot written.
 No timing is asserted."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from web.cli import main
+from benchmarks.cli import main
 
 
 def records(path: Path) -> list[dict]:
@@ -16,7 +16,7 @@ def records(path: Path) -> list[dict]:
 
 def test_throughput_sweep_records_every_concurrency_and_plots(tmp_path: Path) -> None:
     results, plot = tmp_path / "results.jsonl", tmp_path / "throughput.png"
-    main(["bench", "throughput", "--runs", "6", "--concurrency", "1,3", "--warmup", "2",
+    main(["throughput", "--runs", "6", "--concurrency", "1,3", "--warmup", "2",
           "--steps", "2", "--progress", "1", "--processes", "1",
           "--results", str(results), "--plot", str(plot)])
     entries = records(results)
@@ -33,7 +33,7 @@ def test_throughput_sweep_records_every_concurrency_and_plots(tmp_path: Path) ->
 
 def test_inprocess_runs_both_stores(tmp_path: Path) -> None:
     results = tmp_path / "results.jsonl"
-    main(["bench", "inprocess", "--runs", "5", "--events", "20", "--concurrency", "2",
+    main(["inprocess", "--runs", "5", "--events", "20", "--concurrency", "2",
           "--results", str(results)])
     entries = records(results)
     assert [e["parameters"]["store"] for e in entries] == ["memory", "sqlite"]
