@@ -5,7 +5,7 @@ No web code lives here; `web/` bridges this runtime to WebSocket and HTTP client
 
 from actors.events import RunInfo, RunStatus
 from actors.follow import Follow
-from actors.run import IndexBeyondRun, RunLost
+from actors.runlog import IndexBeyondRun, RunLost
 from actors.runtime import (
     CancelOutcome,
     Runtime,

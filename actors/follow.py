@@ -22,7 +22,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
-from actors.run import RunLost, Snapshot
+from actors.run import Snapshot
+from actors.runlog import RunLost
 
 PAGE = 1000  # most frames read from the store, or handed to the consumer, at once
 

@@ -1,7 +1,7 @@
 """The publisher: one task per runtime that makes the runs' queued events durable, then has each
 run publish them.
 
-A run queues its events itself and calls `ready(run)`. The publisher's task works in rounds: it
+A run queues its events in its run log (`actors.runlog`) and calls `ready(log)`. The publisher's task works in rounds: it
 takes the queued writes of every ready run, commits all of them in one store commit (shielded, so
 a cancelled runtime never leaves an event durable but unpublished), and then tells each run of
 the round that its writes are durable, upon which the run publishes them in order. Rounds follow
@@ -29,10 +29,12 @@ from actors.store.base import StorageFailed, Store, StoreError, Write
 
 
 class PublishingRun(Protocol):
-    def take_writes(self) -> list[Write]:
-        """Hand over what is queued; it is in flight until `published` or `failed`."""
+    """What the publisher needs of a run: its run log (`actors.runlog.RunLog`)."""
 
-    def published(self) -> None:
+    def take(self) -> list[Write]:
+        """Hand over what is queued; it is in flight until `committed` or `failed`."""
+
+    def committed(self) -> None:
         """The writes last taken are durable: publish their events."""
 
     def failed(self, failure: StoreError) -> None:
@@ -81,7 +83,7 @@ class Publisher:
         self._round_ended = trio.Event()
 
     async def _round(self, runs: list[PublishingRun]) -> None:
-        batches = [(run, writes) for run in runs if (writes := run.take_writes())]
+        batches = [(run, writes) for run in runs if (writes := run.take())]
         if len(batches) == 1:
             await self.commit_alone(*batches[0])
         elif batches:
@@ -92,7 +94,7 @@ class Publisher:
                     await self.commit_alone(run, writes)
             else:
                 for run, _ in batches:
-                    run.published()
+                    run.committed()
 
     async def commit_alone(self, run: PublishingRun, writes: list[Write]) -> None:
         """Commit the writes `run` handed over, on their own, and tell the run how that went.
@@ -102,7 +104,7 @@ class Publisher:
         except StoreError as failure:
             run.failed(failure)
         else:
-            run.published()
+            run.committed()
 
     async def commit(self, writes: list[Write]) -> None:
         """Commit `writes` and return once they are durable; raises the store's error. Every

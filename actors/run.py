@@ -1,32 +1,30 @@
-"""The run actor: one per run, owning the run's state, event log, subscribers and workflow body.
+"""The run actor: one per run, driving its run log (`actors.runlog`) and its workflow body.
 
 Its tasks (the mailbox loop and the body) live in the actor's own nursery. Appending an event
-is `_append`: take the next index, encode once, queue the frame and, if the queue was empty,
-tell the runtime's publisher (see `actors.publisher`). The publisher takes each ready run's queue
-as one write (`take_writes`: one `AppendEvents`, with `CreateRun` or `FinishRun` at either end
-of the run), commits the writes of many runs at once and then calls `published`: the run
-`_publish`es the batch, adding its frames to the in-memory history and pushing the batch,
-without waiting, into every subscriber's bounded feed (`actors.feed`). So an event is published
-only once durable, and a body that emits quickly runs ahead of the store by at most
-`MAX_QUEUED` events instead of waiting a round trip per event. The run's own last events
-(`_emit_durably`) wait until they are published; when no publisher runs (the runtime is
-shutting down) the run commits and publishes them itself.
+is: take the log's next index, encode once, queue the frame in the log and, if the log's queue
+was empty, tell the runtime's publisher (see `actors.publisher`). The publisher takes each ready
+run's log as one write, commits the writes of many runs at once and then has each log publish
+its batch: add the frames to its history and push them, without waiting, into every
+subscriber's bounded feed (`actors.feed`). So an event is published only once durable, and a
+body that emits quickly runs ahead of the store by at most `MAX_QUEUED` events instead of
+waiting a round trip per event. The run's own last events (`_emit_durably`) wait until they are
+published; when no publisher runs (the runtime is shutting down) the run commits and publishes
+them itself.
 
-`_subscribe` snapshots the history and registers a feed with no checkpoint in between, and
-`_publish` has none either, so a subscriber gets every event exactly once: those before its
-snapshot in the backlog, the rest live. A feed too full for a published batch is dropped and
-marked lagged; its follower reads what it missed from the history and subscribes again (see
-`actors.follow`). A slow subscriber thus never blocks the run or other subscribers,
-and never loses events.
+Subscribing and publishing are plain calls into the log, so a subscriber gets every event
+exactly once: those before its snapshot in the backlog, the rest live. A feed too full for a
+published batch is dropped and marked lagged; its follower reads what it missed from the
+history and subscribes again (see `actors.follow`). A slow subscriber thus never blocks the run
+or other subscribers, and never loses events.
 
 If the actor itself crashes (a store failure, a bug in its own code), its supervisor starts
-`recover`: drop what was queued and not durable, reload the durable history, and close the run
-with a terminal `WorkflowError` (reason `storage` after a storage failure, else `crashed`), which
-its subscribers receive. The closing writes claim the run for the next epoch in the same commit
-(see `actors.store.base`), so the store refuses anything the crashed incarnation still had on its
-way. While the store cannot write at all, the run's subscribers are told the run is lost
-(`RunLost`, naming the storage error) and the close is tried again, every few seconds, until it
-lands.
+`recover`: the log drops what was queued and not durable before anything awaits, the durable
+history is reloaded and adopted, and the run is closed with a terminal `WorkflowError` (reason
+`storage` after a storage failure, else `crashed`), which its subscribers receive. The closing
+writes claim the run for the next epoch in the same commit (see `actors.store.base`), so the
+store refuses anything the crashed incarnation still had on its way. While the store cannot
+write at all, the run's subscribers are told the run is lost (`RunLost`, naming the storage
+error) and the close is tried again, every few seconds, until it lands.
 """
 
 from __future__ import annotations
@@ -55,11 +53,10 @@ from actors.events import (
 )
 from actors.feed import Feed
 from actors.publisher import Publisher
+from actors.runlog import IndexBeyondRun, RunLog, RunLost, RunState
 from actors.store.base import (
-    FIRST_EPOCH,
     AppendEvents,
     ClaimRun,
-    CreateRun,
     FinishRun,
     RunRecord,
     StorageFailed,
@@ -94,22 +91,6 @@ class RunEventLimitReached(Exception):
 
 CLOSE_RETRY_FIRST = 0.5  # seconds before a run that could not be closed is tried again
 CLOSE_RETRY_LAST = 5.0  # the longest wait between tries
-
-
-class RunLost(RuntimeError):
-    """The run has no terminal event and the store cannot take one now: its events end here."""
-
-    def __init__(self, run_id: str, why: str) -> None:
-        super().__init__(f"run {run_id} is lost: {why}")
-        self.run_id = run_id
-
-
-class IndexBeyondRun(ValueError):
-    def __init__(self, run_id: str, last_event_index: int, event_count: int) -> None:
-        super().__init__(
-            f"last_event_index {last_event_index} is beyond the last event of run {run_id}"
-            f" (it has {event_count} events, indices 0..{event_count - 1})"
-        )
 
 
 @attrs.frozen
@@ -181,45 +162,30 @@ class RunActor:
         self.publisher = publisher
         self.feed_capacity = feed_capacity
         self.max_run_events = max_run_events
-        self.stats = publisher.stats
         self.mailbox: Mailbox[RunMessage] = Mailbox.open(f"run {info.run_id}")
-        self.history: list[str] = []
-        self.status = RunStatus.RUNNING
-        self.created_at = time.time()
-        self.finished_at: float | None = None
-        self._feeds: set[Feed] = set()
         self._body_scope = trio.CancelScope()
         self._cancel_reason: str | None = None
-        # the frames of the events appended and not yet taken by a commit, which are the last
-        # ones (up to `_next_index`), and of those taken by a commit and not yet published,
-        # which come right after the history
-        self._queue: list[str] = []
-        self._in_flight: list[str] = []
-        self._finish: FinishRun | None = None  # the write of the terminal event, once appended
-        self._next_index = 0
-        self._ended = False  # a terminal event is queued: nothing may follow it
-        self._store_failure: StoreError | None = None
-        self._epoch = FIRST_EPOCH  # this incarnation's, on every write (the store's fence)
-        self._claim: ClaimRun | None = None  # written before anything else, once recovered
-        self._lost: StorageFailed | None = None  # the store could not take the run's close
+        self.log = RunLog(info, time.time(), publisher.stats, self._failed)
 
     @property
     def run_id(self) -> str:
         return self.info.run_id
 
     @property
-    def event_count(self) -> int:
-        return len(self.history)
+    def history(self) -> list[str]:
+        return self.log.history
+
+    @property
+    def status(self) -> RunStatus:
+        return self.log.status
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._feeds)
+        return self.log.subscriber_count
 
     def record(self) -> RunRecord:
         """What the store would say of this run, with the live event count."""
-        return RunRecord(
-            self.info, self.status, self.created_at, self.finished_at, len(self.history), self._epoch
-        )
+        return self.log.record()
 
     # -- incarnations started by the supervisor ------------------------------------------------
 
@@ -253,35 +219,34 @@ class RunActor:
     async def _end_after_crash(self, crash: Exception) -> None:
         """Adopt the durable history; unless it already ends, close it with a terminal error.
         While the store cannot write, tell the subscribers the run is lost and try again."""
-        if self.status.finished:
-            return
-        # What was queued is not durable and goes with the crash, before anything awaits: no
-        # round may take it once the history is reloaded.
-        self._queue = []
-        self._finish = None
-        while self._in_flight and self.publisher.running:
+        self.log.crashed()
+        while self.log.in_flight and self.publisher.running:
             await self.publisher.round_ended()  # the store must not change under the reload
         retry = CLOSE_RETRY_FIRST
-        while True:
+        while self.log.state is not RunState.FINISHED:
             try:
                 await self._close_from_store(crash)
             except StorageFailed as failure:
-                self._lose(failure)
+                if self.log.lost is None:
+                    log.error("run %s is lost until the store takes its end: %s", self.run_id, failure)
+                self.log.lose(failure)
+                self.log.crashed()
                 await trio.sleep(retry)
                 retry = min(retry * 2, CLOSE_RETRY_LAST)
-            else:
-                self._lost = None
-                return
+        self.log.found()
 
     async def _close_from_store(self, crash: Exception) -> None:
-        self._store_failure = None
-        record = await self._reload_history()
-        if self.status.finished:
+        """The store is the truth after a crash: it may hold events never published (the commit
+        succeeded but its acknowledgement was lost), the terminal one included."""
+        record = await self.store.get_run(self.run_id)
+        count = 0 if record is None else record.event_count
+        history = self.log.history
+        if count != len(history):
+            history = await self.store.read_events(self.run_id, 0, count)
+        self.log.adopt(record, history)
+        if self.log.state is RunState.FINISHED:
             return
-        if record is not None:  # else the crash came before the run's first commit
-            self._epoch = record.epoch + 1
-            self._claim = ClaimRun(self.run_id, self._epoch)
-        if not self.history:
+        if not self.log.history:
             self._append(WORKFLOW_STARTED, {})
         await self._emit_durably(WORKFLOW_ERROR, crash_fields(crash))
 
@@ -299,10 +264,10 @@ class RunActor:
         except Exception as error:
             log.warning("run %s: workflow body raised", self.run_id, exc_info=error)
             fields = {"error": f"{type(error).__name__}: {error}"}
-        if self._store_failure is not None:
+        if self.log.failure is not None:
             # The actor could not record an event, whatever the body made of that: this is a
             # crash of the actor, for its supervisor to recover, not a failure of the body.
-            raise self._store_failure
+            raise self.log.failure
         if self._body_scope.cancelled_caught:
             reason = self._cancel_reason or "cancelled"
             self._append(WORKFLOW_CANCELLED, {"reason": reason})
@@ -320,12 +285,14 @@ class RunActor:
         refused with RunEventLimitReached (and so is every one after it)."""
         if kind in RUN_LEVEL_EVENTS:
             raise ValueError(f"a workflow body cannot emit {kind}; the run emits it")
-        if self._next_index + 1 + CLOSING_EVENTS > self.max_run_events:
+        log_ = self.log
+        if log_.next_index + 1 + CLOSING_EVENTS > self.max_run_events:
             raise RunEventLimitReached(self.max_run_events)
         self._append(kind, fields)
-        if len(self._queue) >= MAX_QUEUED or not self.publisher.running:
-            await self._until_published(self._next_index)
-        elif len(self._queue) % YIELD_EVERY == 0:
+        queued = len(log_.queued)
+        if queued >= MAX_QUEUED or not self.publisher.running:
+            await self._until_published(log_.next_index)
+        elif queued % YIELD_EVERY == 0:
             await trio.lowlevel.checkpoint()
         else:
             await trio.lowlevel.checkpoint_if_cancelled()
@@ -333,109 +300,46 @@ class RunActor:
     async def _emit_durably(self, kind: str, fields: dict[str, Any]) -> None:
         """Queue an event and return once it (and everything before it) is published."""
         self._append(kind, fields)
-        await self._until_published(self._next_index)
+        await self._until_published(self.log.next_index)
 
     async def _until_published(self, count: int) -> None:
         """Wait for the publisher to publish the first `count` events, or publish them ourselves
         once no publisher runs; raises the store's failure."""
-        while len(self.history) < count and self.publisher.running and self._store_failure is None:
+        log_ = self.log
+        while len(log_.history) < count and self.publisher.running and log_.failure is None:
             await self.publisher.round_ended()
-        if self._store_failure is not None:
-            raise self._store_failure
-        if len(self.history) < count:
+        if log_.failure is not None:
+            raise log_.failure
+        if len(log_.history) < count:
             await self._flush()
 
     def _append(self, kind: str, fields: dict[str, Any]) -> None:
-        if self._store_failure is not None:
-            raise self._store_failure  # nothing more until the supervisor has recovered us
-        if self._ended:
-            raise RuntimeError(f"run {self.run_id} is finished; {kind} was not recorded")
-        index = self._next_index
-        self._next_index = index + 1
-        self._queue.append(self._encoder.encode(index, kind, fields))
+        log_ = self.log
+        frame = self._encoder.encode(log_.next_index, kind, fields)
         if kind in TERMINAL_EVENTS:
             status = final_status(kind, cancelled=self._body_scope.cancelled_caught)
             assert status is not None
-            self._finish = FinishRun(self.run_id, status, time.time(), index + 1, self._epoch)
-            self._ended = True
-        if len(self._queue) == 1:  # otherwise the publisher has this run among its ready ones
-            self.publisher.ready(self)
+            ready = log_.end(frame, status, time.time())
+        else:
+            ready = log_.append(frame)
+        if ready:  # otherwise the publisher has this run among its ready ones
+            self.publisher.ready(log_)
 
-    # -- what the publisher calls (`actors.publisher.PublishingRun`) ---------------------------
-
-    def take_writes(self) -> list[Write]:
-        if self._store_failure is not None or not self._queue:
-            return []  # nothing may be written after a lost event; recovery clears the queue
-        frames = self._in_flight = self._queue
-        self._queue = []
-        first = self._next_index - len(frames)
-        writes: list[Write] = [AppendEvents(self.run_id, first, frames, self._epoch)]
-        if first == 0 and self._claim is None:
-            writes.insert(0, CreateRun(RunRecord(self.info, RunStatus.RUNNING, self.created_at)))
-        if self._claim is not None:  # a recovery's first write takes the run over
-            writes.insert(0, self._claim)
-            self._claim = None
-        if self._finish is not None:  # the terminal event is the last one appended
-            writes.append(self._finish)
-        return writes
-
-    def published(self) -> None:
-        frames, self._in_flight = self._in_flight, []
-        if not frames:
-            return
-        first = len(self.history)
-        stats = self.stats
-        stats.events_appended += len(frames)
-        if first == 0:
-            stats.runs_started += 1
-        finish = self._finish
-        last = finish is not None and finish.event_count == first + len(frames)
-        if last:
-            stats.runs_finished[finish.status] += 1
-            self.status = finish.status
-            self.finished_at = finish.finished_at
-        self._publish(first, frames, last)
-
-    def failed(self, failure: StoreError) -> None:
-        """Nothing more is written, and the body (which may be waiting on something else for
-        hours) is cancelled: the run actor then crashes, and its supervisor recovers the run
-        from the store."""
-        self._in_flight = []
-        self._store_failure = failure
+    def _failed(self, failure: StoreError) -> None:
+        """A commit of the log's writes failed: the body (which may be waiting on something else
+        for hours) is cancelled; the run actor then crashes, and its supervisor recovers the
+        run from the store."""
         self._body_scope.cancel()
 
     async def _flush(self) -> None:
         """Commit and publish everything queued, in order, when no publisher runs; raises the
         store's failure. Only the body (or the recovery) calls it: one flush at a time."""
-        while self._queue and self._store_failure is None:
+        log_ = self.log
+        while log_.queued and log_.failure is None:
             with trio.CancelScope(shield=True):
-                await self.publisher.commit_alone(self, self.take_writes())
-        if self._store_failure is not None:
-            raise self._store_failure
-
-    def _publish(self, first: int, frames: list[str], last: bool) -> None:
-        """Add the frames of durable events, from index `first` on, to the history and to every
-        feed; `last` if the terminal event is among them, which ends every feed."""
-        self.history += frames
-        if self._feeds:
-            self._feeds = {feed for feed in self._feeds if feed.push(first, frames, last=last)}
-
-    async def _reload_history(self) -> RunRecord | None:
-        """The store is the truth after a crash: it may hold events never published (the commit
-        succeeded but its acknowledgement was lost), the terminal one included. Returns the
-        run's record there (None if the run never reached it)."""
-        record = await self.store.get_run(self.run_id)
-        count = 0 if record is None else record.event_count
-        if count != len(self.history):
-            self.history = await self.store.read_events(self.run_id, 0, count)
-        if record is not None and record.status.finished:
-            self.status = record.status
-            self.finished_at = record.finished_at
-        self._queue = []  # what was queued and not durable is lost with the crash
-        self._finish = None
-        self._next_index = len(self.history)
-        self._ended = self.status.finished
-        return record
+                await self.publisher.commit_alone(log_, log_.take())
+        if log_.failure is not None:
+            raise log_.failure
 
     # -- the mailbox -------------------------------------------------------------------------
 
@@ -460,16 +364,12 @@ class RunActor:
         return self._subscribe(0)
 
     def _subscribe(self, start: int) -> Snapshot:
-        count = len(self.history)
-        if self.status.finished:
-            return Snapshot(self.run_id, self.status, count, 0, self.history, None)
-        if self._lost is not None:
-            raise RunLost(self.run_id, f"the store cannot record its end: {self._lost}")
-        if start > count:
-            raise IndexBeyondRun(self.run_id, start - 1, count)
         feed = Feed(self.feed_capacity)
-        self._feeds.add(feed)
-        return Snapshot(self.run_id, self.status, count, start, self.history[start:], feed)
+        found = self.log.subscribe(start, feed)
+        return Snapshot(
+            self.run_id, found.status, found.event_count, found.first, found.frames,
+            feed if found.live else None,
+        )
 
     def _cancel(self, reason: str) -> bool:
         if self.status.finished or self._body_scope.cancel_called:
@@ -482,17 +382,4 @@ class RunActor:
         """Refuse further messages and end every feed; followers then read the store. Also what
         the supervisor's exit hook calls when it gives a crashing run up."""
         self.mailbox.close()
-        for feed in self._feeds:
-            feed.close()
-        self._feeds.clear()
-
-    def _lose(self, failure: StorageFailed) -> None:
-        """The store cannot take the run's close: end every feed with the failure (its follower
-        raises RunLost), and refuse subscriptions until the close lands."""
-        if self._lost is None:
-            log.error("run %s is lost until the store can record its end: %s", self.run_id, failure)
-        self._lost = failure
-        lost = RunLost(self.run_id, f"the store cannot record its end: {failure}")
-        for feed in self._feeds:
-            feed.close(lost)
-        self._feeds.clear()
+        self.log.close_feeds()

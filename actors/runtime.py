@@ -40,11 +40,11 @@ from actors.run import (
     DEFAULT_FEED_CAPACITY,
     DEFAULT_MAX_RUN_EVENTS,
     Cancel,
-    IndexBeyondRun,
     Snapshot,
     Subscribe,
     closing_writes,
 )
+from actors.runlog import IndexBeyondRun
 from actors.stats import RuntimeStats
 from actors.store.base import CheckWritable, RunRecord, StorageFailed, Store
 from actors.supervisor import ChildSpec, Restart, Supervisor

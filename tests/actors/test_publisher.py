@@ -59,11 +59,11 @@ class Ledger:
         self.queued.extend(writes)
         self.publisher.ready(self)
 
-    def take_writes(self) -> list[Write]:
+    def take(self) -> list[Write]:
         self.in_flight, self.queued = self.queued, []
         return self.in_flight
 
-    def published(self) -> None:
+    def committed(self) -> None:
         self.published_frames += [
             f for w in self.in_flight if isinstance(w, AppendEvents) for f in w.frames
         ]
