@@ -22,7 +22,7 @@ from typing import TypeVar
 import attrs
 import trio
 
-from actors.actor import ActorGone, Reply
+from actors.actor import ActorGone, Address, Reply
 from actors.events import RunInfo, RunStatus
 from actors.excerpt import excerpt
 from actors.follow import Follow, Resubscribe
@@ -40,6 +40,7 @@ from actors.run import (
     DEFAULT_FEED_CAPACITY,
     DEFAULT_MAX_RUN_EVENTS,
     Cancel,
+    RunMessage,
     Snapshot,
     Subscribe,
     closing_writes,
@@ -168,7 +169,7 @@ class Runtime:
             user_id=user_id,
             message=message,
         )
-        snapshot = await self._ask_registry(
+        snapshot: Snapshot | None = await self._ask_registry(
             lambda reply: StartRun(info, workflow, subscribe, reply)
         )
         return info, snapshot
@@ -207,7 +208,9 @@ class Runtime:
         return partial(self._subscribe, run_id)
 
     async def _subscribe(self, run_id: str, start: int) -> Snapshot:
-        address = await self._ask_registry(lambda reply: Lookup(run_id, reply))
+        address: Address[RunMessage] | None = await self._ask_registry(
+            lambda reply: Lookup(run_id, reply)
+        )
         if address is not None:
             try:
                 return await address.ask(lambda reply: Subscribe(start, reply))
@@ -225,14 +228,18 @@ class Runtime:
 
     async def cancel(self, run_id: str, reason: str = "cancelled by request") -> CancelOutcome:
         """Ask a run to stop; it ends with `WorkflowCancelled` then `WorkflowCompleted`."""
-        address = await self._ask_registry(lambda reply: Lookup(run_id, reply))
+        address: Address[RunMessage] | None = await self._ask_registry(
+            lambda reply: Lookup(run_id, reply)
+        )
         if address is not None:
             try:
-                cancelling, status = await address.ask(lambda reply: Cancel(reason, reply))
+                answer: tuple[bool, RunStatus] = await address.ask(
+                    lambda reply: Cancel(reason, reply)
+                )
             except ActorGone:
                 pass
             else:
-                return CancelOutcome(run_id, cancelling, status)
+                return CancelOutcome(run_id, *answer)
         record = await self.store.get_run(run_id)
         if record is None:
             raise UnknownRun(run_id)
@@ -275,7 +282,7 @@ class Runtime:
         with trio.move_on_after(grace):
             await self._registry.wait_until_idle()
         if self._registry.live:
-            count = await self._ask_registry(lambda reply: CancelAll(SHUTDOWN_REASON, reply))
+            count: int = await self._ask_registry(lambda reply: CancelAll(SHUTDOWN_REASON, reply))
             log.info("shutdown: cancelled %d running runs", count)
         with trio.move_on_after(CANCELLED_RUNS_DEADLINE):
             await self._registry.wait_until_idle()

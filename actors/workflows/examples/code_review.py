@@ -258,10 +258,11 @@ class _Source:
         line = self.lines[lineno - 1]
         return self.starts[lineno - 1] + len(line.encode("utf-8")[:byte_col].decode("utf-8"))
 
-    def start(self, node: ast.AST) -> int:
+    def start(self, node: ast.stmt | ast.expr | ast.arg) -> int:
         return self.offset(node.lineno, node.col_offset)
 
-    def end(self, node: ast.AST) -> int:
+    def end(self, node: ast.stmt | ast.expr | ast.arg) -> int:
+        assert node.end_lineno is not None and node.end_col_offset is not None  # parsed source
         return self.offset(node.end_lineno, node.end_col_offset)
 
     def indent_before(self, position: int, lineno: int) -> str | None:
@@ -288,12 +289,14 @@ def _header_colon(source: _Source, fn: _Function) -> int:
         for root in (fn.args, fn.returns, *getattr(fn, "type_params", ()))
         if root is not None
         for node in ast.walk(root)
-        if hasattr(node, "end_lineno")
+        if isinstance(node, ast.stmt | ast.expr | ast.arg)
     ]
     position = max((source.end(node) for node in header_nodes), default=source.start(fn))
     while source.code[position] != ":":
         if source.code[position] == "#":
-            position = _LINE_END.search(source.code, position).start()
+            line_end = _LINE_END.search(source.code, position)
+            assert line_end is not None  # a comment inside a header ends before its colon
+            position = line_end.start()
         position += 1
     return position
 
