@@ -15,6 +15,7 @@ from hypercorn.config import Config
 from actors import WorkflowCatalog
 from actors.workflows.tools import ToolRegistry
 from tests.web.graph_helpers import Gates, make_tools
+from web.demo import Demo, demo_tools
 from web.server import Settings, serve
 from web.transport import serve as serve_http
 
@@ -75,29 +76,28 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def start_server(db_path: Path) -> AsyncIterator[StartServer]:
-    """`await start_server(**Settings fields, catalog=None, tools=None)`: a running server on 127.0.0.1:<free
-    port>, SQLite store in the test's tmp dir, demo steps of 20 ms. Servers still running at the
-    end of the test are shut down gracefully."""
+    """`await start_server(**Settings fields, catalog=None, tools=None, demo_step_delay=0.02)`: a
+    running server on 127.0.0.1:<free port>, SQLite store in the test's tmp dir, serving `catalog`
+    and `tools`, by default the demo's (`web.demo`) with steps of `demo_step_delay` seconds.
+    Servers still running at the end of the test are shut down gracefully."""
     async with trio.open_nursery() as nursery:
         servers: list[RunningServer] = []
 
         async def start(
             catalog: WorkflowCatalog | None = None,
             tools: ToolRegistry | None = None,
+            demo_step_delay: float = FAST_STEP_DELAY,
             **overrides: Any,
         ) -> RunningServer:
-            fields: dict[str, Any] = {
-                "host": "127.0.0.1",
-                "port": 0,
-                "store": f"sqlite:{db_path}",
-                "demo_step_delay": FAST_STEP_DELAY,
-            }
+            fields: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "store": f"sqlite:{db_path}"}
             fields.update(overrides)
             settings = Settings(**fields)
+            workflows = Demo(step_delay=demo_step_delay).catalog() if catalog is None else catalog
+            graph_tools = demo_tools() if tools is None else tools
             running = await start_in(
                 nursery,
                 lambda until, task_status: serve(
-                    settings, until, catalog=catalog, tools=tools, task_status=task_status
+                    settings, until, catalog=workflows, tools=graph_tools, task_status=task_status
                 ),
             )
             server = RunningServer(

@@ -1,4 +1,4 @@
-"""The `runcast` command: `runcast serve [options]`.
+"""The `runcast` command: `runcast serve [options]` serves the demo (`web.demo`).
 
 Every option also reads an environment variable (`--port` <- `RUNCAST_PORT`...); a flag given on
 the command line wins. Bad values are refused before anything starts, naming the option.
@@ -13,18 +13,21 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import trio
 
 from actors.run import SMALLEST_MAX_RUN_EVENTS
 from actors.store import StoreInUse, parse_store_url
+from web.demo import Demo, demo_tools
 from web.origins import parse_allowed_origins
 from web.server import Settings, serve
 from web.transport import BindFailed
 from web.tuning import tune_interpreter
 
 DEFAULTS = Settings()
+DEMO_DEFAULTS = Demo()
 
 
 def _non_negative_float(text: str) -> float:
@@ -83,10 +86,10 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("host", str, DEFAULTS.host, "address to bind (loopback by default)"),
     ("port", _port, DEFAULTS.port, "port to bind"),
     ("store", _store_url, DEFAULTS.store, "'sqlite:PATH' (durable) or 'memory'"),
-    ("demo-step-delay", _non_negative_float, DEFAULTS.demo_step_delay,
+    ("demo-step-delay", _non_negative_float, DEMO_DEFAULTS.step_delay,
      "seconds each step of the demo workflow takes (0 for benchmarks)"),
-    ("demo-steps", _positive_int, DEFAULTS.demo_steps, "steps in the demo workflow"),
-    ("demo-progress", _non_negative_int, DEFAULTS.demo_progress,
+    ("demo-steps", _positive_int, DEMO_DEFAULTS.steps, "steps in the demo workflow"),
+    ("demo-progress", _non_negative_int, DEMO_DEFAULTS.progress,
      "progress events per demo step"),
     ("token", str, None, "require this token (authenticate action / Bearer header)"),
     ("shutdown-grace", _non_negative_float, DEFAULTS.shutdown_grace,
@@ -131,9 +134,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         host=args.host,
         port=args.port,
         store=args.store,
-        demo_step_delay=args.demo_step_delay,
-        demo_steps=args.demo_steps,
-        demo_progress=args.demo_progress,
         token=args.token or None,
         shutdown_grace=args.shutdown_grace,
         max_message_size=args.max_message_size,
@@ -141,6 +141,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
         graph_max_iterations=args.graph_max_iterations,
         max_run_events=args.max_run_events,
         allowed_origins=args.allowed_origins,
+    )
+
+
+def demo_from(args: argparse.Namespace) -> Demo:
+    return Demo(
+        step_delay=args.demo_step_delay, steps=args.demo_steps, progress=args.demo_progress
     )
 
 
@@ -158,7 +164,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tune_interpreter()
     try:
-        trio.run(serve, settings_from(args), _until_signalled)
+        trio.run(
+            partial(
+                serve,
+                settings_from(args),
+                _until_signalled,
+                catalog=demo_from(args).catalog(),
+                tools=demo_tools(),
+            )
+        )
     except* (StoreInUse, BindFailed) as refused:
         sys.exit(f"runcast: {_first(refused)}")
 

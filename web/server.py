@@ -1,5 +1,6 @@
-"""`serve(settings)`: store, runtime and Hypercorn in one nursery, the start-up and the shutdown
-order.
+"""`serve(settings, shutdown_trigger, catalog=..., tools=...)`: store, runtime and Hypercorn in
+one nursery, the start-up and the shutdown order. The caller gives the workflows and the graph
+tools (`runcast serve` gives the demo's, `web.demo`).
 
 On start: the store (and its lock), the listening socket, then the runtime (which closes the runs
 a previous process left running), then the app.
@@ -21,8 +22,6 @@ from hypercorn.config import Config
 from actors import WorkflowCatalog, open_runtime, open_store
 from actors.graphs import Graphs
 from actors.runtime import CANCELLED_RUNS_DEADLINE
-from actors.workflows.examples.code_review import CODE_REVIEW_TOOLS
-from actors.workflows.examples.content_creation import content_creation_workflow
 from actors.workflows.tools import ToolRegistry
 from web.app import create_app
 from web.closing import CLOSE_TIMEOUT
@@ -46,9 +45,6 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7777
     store: str = "sqlite:./runcast.db"
-    demo_step_delay: float = 1.25
-    demo_steps: int = 8
-    demo_progress: int = 2
     token: str | None = None
     shutdown_grace: float = 0.0
     max_message_size: int = 1024 * 1024
@@ -58,24 +54,6 @@ class Settings:
     # origins of browser pages that may use the server (web.origins); None: the loopback origins
     # of the server's own port
     allowed_origins: tuple[str, ...] | None = None
-
-
-def default_catalog(settings: Settings) -> WorkflowCatalog:
-    catalog = WorkflowCatalog()
-    catalog.add(
-        content_creation_workflow(
-            settings.demo_step_delay, settings.demo_steps, settings.demo_progress
-        )
-    )
-    return catalog
-
-
-def default_tools() -> ToolRegistry:
-    """The tools graphs can use out of the box: the code-review example's."""
-    tools = ToolRegistry()
-    for tool in CODE_REVIEW_TOOLS:
-        tools.add(tool)
-    return tools
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -96,11 +74,12 @@ async def serve(
     settings: Settings,
     shutdown_trigger: Callable[[], Awaitable[None]],
     *,
-    catalog: WorkflowCatalog | None = None,
-    tools: ToolRegistry | None = None,
+    catalog: WorkflowCatalog,
+    tools: ToolRegistry,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until `shutdown_trigger` returns; `task_status.started` gets the bound addresses.
+    """Serve the workflows of `catalog`, and graphs over `tools`, until `shutdown_trigger`
+    returns; `task_status.started` gets the bound addresses.
 
     The store is opened first, so that its lock is taken before anything of it is read
     (`StoreInUse` if another process has it); then the port is bound (`BindFailed`), before
@@ -111,17 +90,13 @@ async def serve(
         try:
             async with open_runtime(
                 store,
-                default_catalog(settings) if catalog is None else catalog,
+                catalog,
                 feed_capacity=settings.feed_capacity,
                 shutdown_grace=settings.shutdown_grace,
                 max_run_events=settings.max_run_events,
             ) as runtime:
                 closing = trio.Event()
-                graphs = Graphs(
-                    runtime,
-                    default_tools() if tools is None else tools,
-                    max_passes=settings.graph_max_iterations,
-                )
+                graphs = Graphs(runtime, tools, max_passes=settings.graph_max_iterations)
                 app = create_app(
                     runtime,
                     graphs,

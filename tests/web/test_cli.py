@@ -19,7 +19,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from web.cli import OPTIONS, build_parser, env_name, main, settings_from
+from web.cli import OPTIONS, build_parser, demo_from, env_name, main, settings_from
+from web.demo import Demo
 from web.server import Settings
 
 RUNCAST = Path(sys.executable).parent / "runcast"
@@ -46,9 +47,6 @@ def test_defaults() -> None:
         host="127.0.0.1",
         port=7777,
         store="sqlite:./runcast.db",
-        demo_step_delay=1.25,
-        demo_steps=8,
-        demo_progress=2,
         token=None,
         shutdown_grace=0.0,
         max_message_size=1024 * 1024,
@@ -57,6 +55,7 @@ def test_defaults() -> None:
         max_run_events=1_000_000,
         allowed_origins=None,
     )
+    assert demo_from(args) == Demo(step_delay=1.25, steps=8, progress=2)
     assert args.log_level == "INFO"
 
 
@@ -71,7 +70,20 @@ def test_env_names() -> None:
     }
 
 
-# (env var, its text, Settings/args attribute, expected value, a flag value that differs)
+def configured(settings: Settings, demo: Demo) -> dict[str, Any]:
+    """What `runcast serve` runs with by option name: the server's settings, and the demo's as
+    `demo_<field>`."""
+    demo_fields = {f"demo_{name}": value for name, value in attrs.asdict(demo).items()}
+    return {**attrs.asdict(settings), **demo_fields}
+
+
+def configured_by(args: Any) -> dict[str, Any]:
+    return configured(settings_from(args), demo_from(args))
+
+
+DEFAULT_CONFIGURATION = configured(Settings(), Demo())
+
+# (env var, its text, Settings/Demo/args attribute, expected value, a flag value that differs)
 FROM_ENV: list[tuple[str, str, str, Any, str, Any]] = [
     ("RUNCAST_HOST", "0.0.0.0", "host", "0.0.0.0", "::1", "::1"),
     ("RUNCAST_PORT", "8123", "port", 8123, "9000", 9000),
@@ -95,11 +107,11 @@ def test_every_option_reads_its_environment_variable(
     monkeypatch: pytest.MonkeyPatch, env: str, text: str, attr: str, value: Any, _flag: str, _flag_value: Any
 ) -> None:
     monkeypatch.setenv(env, text)
-    settings = settings_from(parse())
-    assert getattr(settings, attr) == value
-    assert type(getattr(settings, attr)) is type(value)
-    others = {k: v for k, v in attrs_of(settings).items() if k != attr}
-    assert others == {k: v for k, v in attrs_of(Settings()).items() if k != attr}
+    configuration = configured_by(parse())
+    assert configuration[attr] == value
+    assert type(configuration[attr]) is type(value)
+    others = {k: v for k, v in configuration.items() if k != attr}
+    assert others == {k: v for k, v in DEFAULT_CONFIGURATION.items() if k != attr}
 
 
 @pytest.mark.parametrize(("env", "text", "attr", "_value", "flag", "flag_value"), FROM_ENV)
@@ -108,8 +120,7 @@ def test_a_flag_beats_the_environment_variable(
 ) -> None:
     monkeypatch.setenv(env, text)
     option = "--" + attr.replace("_", "-")
-    settings = settings_from(parse(option, flag))
-    assert getattr(settings, attr) == flag_value
+    assert configured_by(parse(option, flag))[attr] == flag_value
 
 
 def test_log_level_from_environment_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,10 +144,6 @@ def test_an_empty_allowed_origins_allows_no_origin(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("RUNCAST_ALLOWED_ORIGINS", "")
     assert settings_from(parse()).allowed_origins == ()
     assert settings_from(parse("--allowed-origins", "")).allowed_origins == ()
-
-
-def attrs_of(settings: Settings) -> dict[str, Any]:
-    return attrs.asdict(settings)
 
 
 # -- refusals ------------------------------------------------------------------------------------
