@@ -52,7 +52,7 @@ class Reply(Generic[T]):
         await self._done.wait()
         if self._error is not None:
             raise self._error
-        return self._value  # type: ignore[return-value]
+        return self._value  # type: ignore[return-value]  # set() ran: `_value` is a T now
 
 
 @attrs.define

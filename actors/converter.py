@@ -20,7 +20,12 @@ from typing import Any, NewType
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
 from cattrs.cols import mapping_structure_factory
 from cattrs.gen import make_dict_structure_fn
 
@@ -160,7 +165,7 @@ def _problems(
     problems: list[str] = []
     with_notes, without_notes = error.group_exceptions()
     for exc, note in with_notes:
-        name = note.name if isinstance(error, ClassValidationError) else note.index
+        name = note.name if isinstance(note, AttributeValidationNote) else note.index
         inner = f"{path}.{excerpt(str(name))}" if path else excerpt(str(name))
         if isinstance(exc, ClassValidationError | IterableValidationError):
             problems.extend(_problems(exc, inner, inner))

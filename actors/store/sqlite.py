@@ -48,6 +48,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -206,7 +207,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def _record(row: tuple) -> RunRecord:  # type: ignore[type-arg]  # a row of RUN_COLUMNS
+def _record(row: tuple[Any, ...]) -> RunRecord:
+    """A run from a row of RUN_COLUMNS."""
     run_id, workflow_id, workflow_name, session_id, user_id, message = row[:6]
     status, created_at, finished_at, event_count, epoch = row[6:]
     return RunRecord(
@@ -449,8 +451,8 @@ class SQLiteStore:
         await trio.to_thread.run_sync(_checkpoint, self._checkpointer)
         self.checkpoints += 1
 
-    async def _query(self, sql: str, params: tuple) -> list[tuple]:  # type: ignore[type-arg]
-        def run() -> list[tuple]:  # type: ignore[type-arg]
+    async def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        def run() -> list[tuple[Any, ...]]:
             return self._reader.execute(sql, params).fetchall()
 
         async with self._read_lock:
