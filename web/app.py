@@ -31,7 +31,15 @@ from quart_trio import QuartTrio
 from actors import Runtime
 from actors.graphs import Graphs
 from web import graph_protocol
-from web.asgi_websocket import Asgi, AsgiWebSocket, Receive, Scope, Send, WebSocketDisconnected
+from web.asgi_websocket import (
+    Asgi,
+    AsgiWebSocket,
+    Receive,
+    Scope,
+    Send,
+    WebSocketDisconnected,
+    WebSocketLike,
+)
 from web.closing import close_handshake
 from web.cross_site import guard
 from web.errors import json_errors, problem
@@ -40,7 +48,7 @@ from web.keep_alive import end_cleanly
 from web.metrics import CountedWebSocket, WebStats, metrics_blueprint
 from web.origins import OriginPolicy, origin_header, refusal
 from web.runs_api import runs_blueprint
-from web.workflows_ws import WebSocketLike, WorkflowSocket
+from web.workflows_ws import WorkflowSocket
 
 UNAUTHORIZED = "Authorization: Bearer <token> is required"
 WORKFLOWS_WS = "/workflows/ws"

@@ -4,7 +4,8 @@ in front of Quart.
 Quart wraps every WebSocket in its own request context, a receive task and channel, and signals
 on every message; for `/workflows/ws`, which carries every run event, that was a few percent of
 the server's CPU. This is the same interface (`WebSocketLike`: send, receive, close) straight on
-the ASGI `receive`/`send` of the connection. `receive` raises `WebSocketDisconnected` when the
+the ASGI `receive`/`send` of the connection; every connection of runcast's WebSocket routes is
+used through `WebSocketLike`. `receive` raises `WebSocketDisconnected` when the
 client has gone, where Quart cancelled the handler instead.
 
 `send_many` hands several text messages to the server at once when the server offers the
@@ -17,7 +18,7 @@ handshake with an HTTP error instead of accepting it, over the `websocket.http.r
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -25,6 +26,18 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SEND_TEXTS = "runcast.websocket.send_texts"  # the extension, and the type of its message
+
+
+class WebSocketLike(Protocol):
+    """A server-side WebSocket connection, as the routes use it."""
+
+    async def send(self, data: str) -> None: ...
+
+    async def send_many(self, texts: Sequence[str]) -> None: ...
+
+    async def receive(self) -> str | bytes: ...
+
+    async def close(self, code: int, reason: str = "") -> None: ...
 
 
 class WebSocketDisconnected(Exception):

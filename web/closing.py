@@ -8,20 +8,13 @@ closer waits for the peer's Close; `close_handshake` does, for at most `CLOSE_TI
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import trio
 
-CLOSE_TIMEOUT = 5.0
+from web.asgi_websocket import WebSocketLike
+from web.shutdown import CLOSE_TIMEOUT
 
 
-class ClosableWebSocket(Protocol):
-    async def receive(self) -> str | bytes: ...
-
-    async def close(self, code: int, reason: str = "") -> None: ...
-
-
-async def close_handshake(websocket: ClosableWebSocket, code: int, reason: str) -> None:
+async def close_handshake(websocket: WebSocketLike, code: int, reason: str) -> None:
     """Send Close, then read (and drop) whatever the client still sends until its Close ends
     the connection (Quart then cancels this task; a plain-ASGI `receive` raises) or the timeout
     passes."""

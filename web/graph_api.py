@@ -36,9 +36,10 @@ from actors.workflows.graph import InvalidGraph
 from actors.workflows.graph_run import InvalidInitialState
 from actors.workflows.graph_view import GraphRunView, GraphStatus
 from web import graph_protocol
+from web.asgi_websocket import WebSocketLike
 from web.closing import close_handshake
 from web.errors import problem
-from web.workflows_ws import PUMP_FLUSH_TIMEOUT, WebSocketLike
+from web.shutdown import PUMP_FLUSH_TIMEOUT
 
 REFUSED_RUN = (
     UnknownGraph,

@@ -22,7 +22,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from quart import Blueprint, Response
 
 from actors import Runtime
-from web.workflows_ws import WebSocketLike
+from web.asgi_websocket import WebSocketLike
 
 
 @attrs.define

@@ -21,13 +21,11 @@ from hypercorn.config import Config
 
 from actors import WorkflowCatalog, open_runtime, open_store
 from actors.graphs import Graphs
-from actors.runtime import CANCELLED_RUNS_DEADLINE
 from actors.workflows.tools import ToolRegistry
 from web.app import create_app
-from web.closing import CLOSE_TIMEOUT
+from web.shutdown import graceful_timeout
 from web.transport import bind
 from web.transport import serve as serve_http
-from web.workflows_ws import PUMP_FLUSH_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +58,7 @@ def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.websocket_max_message_size = settings.max_message_size
-    config.graceful_timeout = (
-        settings.shutdown_grace + CANCELLED_RUNS_DEADLINE + PUMP_FLUSH_TIMEOUT + CLOSE_TIMEOUT
-    )
+    config.graceful_timeout = graceful_timeout(settings.shutdown_grace)
     config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT
     config.backlog = LISTEN_BACKLOG
     config.accesslog = None

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Sequence
-from typing import Protocol
 
 import trio
 
@@ -37,6 +36,7 @@ from actors import (
 from actors.excerpt import excerpt
 from actors.follow import Follow
 from web import protocol
+from web.asgi_websocket import WebSocketLike
 from web.closing import close_handshake
 from web.commands import (
     Authenticate,
@@ -49,21 +49,11 @@ from web.commands import (
     parse_command,
 )
 from web.protocol import Mode, SubscriptionFraming
+from web.shutdown import PUMP_FLUSH_TIMEOUT
 
 log = logging.getLogger(__name__)
 
-PUMP_FLUSH_TIMEOUT = 5.0  # at shutdown, how long pumps may take to send their runs' last events
 MAX_FAILED_AUTHENTICATIONS = 5
-
-
-class WebSocketLike(Protocol):
-    async def send(self, data: str) -> None: ...
-
-    async def send_many(self, texts: Sequence[str]) -> None: ...
-
-    async def receive(self) -> str | bytes: ...
-
-    async def close(self, code: int, reason: str = "") -> None: ...
 
 
 class WorkflowSocket:
