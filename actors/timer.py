@@ -77,11 +77,6 @@ class Timer:
         self._wake_at = math.inf
         self._earlier = trio.Event()  # a sleeper is due before `_wake_at`
 
-    @property
-    def waiting(self) -> int:
-        """Heap entries, cancelled sleepers whose deadline has not passed included."""
-        return len(self._sleepers)
-
     async def sleep(self, seconds: float) -> None:
         """As `trio.sleep`, the same errors included."""
         if not self.running or not seconds > 0 or not math.isfinite(seconds):

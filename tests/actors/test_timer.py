@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from trio.lowlevel import Task, add_instrument, current_task, remove_instrument
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,39 +69,66 @@ def test_each_sleep_ends_within_a_grain_after_its_deadline_or_when_cancelled(
             assert cancel_at is None or cancel_at >= deadline
 
 
+class Wakeups(trio.abc.Instrument):
+    """When `task` was scheduled to run again after it blocked."""
+
+    def __init__(self) -> None:
+        self.task: Task | None = None
+        self.times: list[float] = []
+
+    def task_scheduled(self, task: Task) -> None:
+        if task is self.task:
+            self.times.append(trio.current_time())
+
+
 async def test_a_stopping_timer_leaves_its_sleepers_to_sleep_until_their_deadline(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+    """The timer held the sleep: its stop (at 1) wakes the sleeper, which sleeps on to 10."""
     timer = Timer()
     ended: list[float] = []
+    wakeups = Wakeups()
 
     async def sleeper() -> None:
+        wakeups.task = current_task()
         await timer.sleep(10)
         ended.append(trio.current_time())
 
-    async with trio.open_nursery() as sleepers:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(timer.run)
-            sleepers.start_soon(sleeper)
-            await trio.sleep(1)
-            assert timer.waiting == 1
-            nursery.cancel_scope.cancel()
-        assert not timer.running
+    add_instrument(wakeups)
+    try:
+        async with trio.open_nursery() as sleepers:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(timer.run)
+                sleepers.start_soon(sleeper)
+                await trio.sleep(1)
+                nursery.cancel_scope.cancel()
+            assert not timer.running
+    finally:
+        remove_instrument(wakeups)
+    assert wakeups.times == [pytest.approx(1), pytest.approx(10)]
     assert ended == [pytest.approx(10)]
 
 
 async def test_sleep_is_trios_sleep_when_no_timer_runs(autojump_clock: trio.testing.MockClock) -> None:
     timer = Timer()
     with installed(timer):  # installed, but its task never started
-        await sleep(3)
+        with trio.fail_after(10):  # a sleeper left to this timer would never be woken
+            await sleep(3)
     assert trio.current_time() == pytest.approx(3)
-    assert timer.waiting == 0
     with pytest.raises(ValueError):
         await sleep(-1)
+    async with trio.open_nursery() as nursery:  # started now, the timer wakes no one early
+        await nursery.start(timer.run)
+        with installed(timer):
+            await sleep(1)
+        assert 4 <= trio.current_time() <= 4 + GRAIN + 1e-9
+        nursery.cancel_scope.cancel()
 
 
 async def test_run_bodies_sleep_on_the_runtimes_timer(autojump_clock: trio.testing.MockClock) -> None:
-    seen: list[tuple[bool, int]] = []
+    """On the mock clock a sleep the timer holds ends a grain after its deadline (trio's own
+    ends at the deadline): the timer wakes sleepers a grain after the earliest is due."""
+    seen: list[tuple[bool, float]] = []
 
     class Sleepy:
         id = "sleepy"
@@ -110,10 +138,9 @@ async def test_run_bodies_sleep_on_the_runtimes_timer(autojump_clock: trio.testi
         async def execute(self, run: RunInfo, emit: Emit) -> dict[str, Any]:
             timer = current_timer()
             assert timer is not None
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(sleep, 5)
-                await trio.sleep(1)
-                seen.append((timer.running, timer.waiting))
+            began = trio.current_time()
+            await sleep(5)
+            seen.append((timer.running, trio.current_time() - began))
             await emit(STEP_PROGRESS, {"step_name": "slept", "step_index": 0})
             return {"content": "done"}
 
@@ -124,5 +151,5 @@ async def test_run_bodies_sleep_on_the_runtimes_timer(autojump_clock: trio.testi
         info = await runtime.start("sleepy")
         frames = await follow_all(runtime, info.run_id)
     assert kinds(frames)[-2:] == [STEP_PROGRESS, "WorkflowCompleted"]
-    assert seen == [(True, 1)]
+    assert seen == [(True, pytest.approx(5 + GRAIN))]
     assert trio.current_time() >= 5
