@@ -3,10 +3,10 @@ in front of Quart.
 
 Quart wraps every WebSocket in its own request context, a receive task and channel, and signals
 on every message; for `/workflows/ws`, which carries every run event, that was a few percent of
-the server's CPU. This is the same interface (`WebSocketLike`: send, receive, close) straight on
-the ASGI `receive`/`send` of the connection; every connection of runcast's WebSocket routes is
-used through `WebSocketLike`. `receive` raises `WebSocketDisconnected` when the
-client has gone, where Quart cancelled the handler instead.
+the server's CPU. `WebSocketLike` (send, send_many, receive, close) is the interface the routes
+use a connection through; `AsgiWebSocket` is it straight on the ASGI `receive`/`send` of the
+connection. `receive` raises `WebSocketDisconnected` when the client has gone, where Quart
+cancelled the handler instead.
 
 `send_many` hands several text messages to the server at once when the server offers the
 `runcast.websocket.send_texts` extension (runcast's own transport, `web.transport`, does: it frames
