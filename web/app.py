@@ -1,7 +1,8 @@
 """`create_app(runtime, graphs, ...)`: the ASGI application, routes only; no run logic here.
 
-Every route is Quart-Trio's but `/workflows/ws`, which carries every run event: it is served in
-plain ASGI in front of Quart (`web.asgi_websocket`), with the same `WorkflowSocket`.
+The HTTP routes are Quart-Trio's. The two WebSocket routes, `/workflows/ws` (`WorkflowSocket`)
+and `/ws/graph/run/{graph_id}` (`GraphSocket`), are served in plain ASGI in front of Quart, on
+`web.asgi_websocket`; a handshake to any other path goes to Quart, which answers it 404.
 
 `GET /metrics` is the Prometheus text of `web.metrics`; every WebSocket is wrapped so that its
 frames count there. When the server has a token, every HTTP request but those to `/health`
@@ -11,35 +12,28 @@ and `OPTIONS` ones (CORS preflights) wants `Authorization: Bearer <token>` (401 
 and the token is compared in constant time.
 
 Browser pages are held to the server's `OriginPolicy` (`web.origins`): `web.cross_site` applies
-it to the routes Quart serves, and `/workflows/ws` refuses a handshake from an origin outside it
-with 403 before accepting it. Every HTTP error is JSON (`web.errors`), and every HTTP exchange
-ends as `web.keep_alive` says (the connection closed after an answer given before the request's
-body was read).
+it to the routes Quart serves, and both WebSocket routes refuse a handshake from an origin
+outside it with 403 before accepting it. Every HTTP error is JSON (`web.errors`), and every HTTP
+exchange ends as `web.keep_alive` says (the connection closed after an answer given before the
+request's body was read).
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 
 import orjson
 import trio
-from quart import Response, request, websocket
+from quart import Response, request
 from quart_trio import QuartTrio
 
 from actors import Runtime
 from actors.graphs import Graphs
 from web import graph_protocol
-from web.asgi_websocket import (
-    Asgi,
-    AsgiWebSocket,
-    Receive,
-    Scope,
-    Send,
-    WebSocketDisconnected,
-    WebSocketLike,
-)
+from web.asgi_websocket import Asgi, AsgiWebSocket, Receive, Scope, Send, WebSocketDisconnected
 from web.closing import close_handshake
 from web.cross_site import guard
 from web.errors import json_errors, problem
@@ -52,6 +46,10 @@ from web.workflows_ws import WorkflowSocket
 
 UNAUTHORIZED = "Authorization: Bearer <token> is required"
 WORKFLOWS_WS = "/workflows/ws"
+GRAPH_WS = "/ws/graph/run/"  # then the graph id
+
+# A WebSocket route: the accepted socket, and whether its handshake carried the server's token
+Converse = Callable[[CountedWebSocket, bool], Awaitable[None]]
 
 
 def bearer_matches(header: str, token: str) -> bool:
@@ -60,6 +58,14 @@ def bearer_matches(header: str, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(
         credentials.strip(" \t").encode("latin-1"), token.encode()
     )
+
+
+def graph_id_of(path: str) -> str | None:
+    """The graph id of a `/ws/graph/run/{graph_id}` path (one non-empty segment), else None."""
+    graph_id = path.removeprefix(GRAPH_WS)
+    if graph_id == path or not graph_id or "/" in graph_id:
+        return None
+    return graph_id
 
 
 def create_app(
@@ -91,7 +97,9 @@ def create_app(
             return None
         return problem(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
 
-    async def workflows_ws(socket: AsgiWebSocket) -> None:
+    async def serve_websocket(socket: AsgiWebSocket, converse: Converse) -> None:
+        """Refuse a handshake from an origin the policy does not allow (403); else accept it and
+        hold the conversation, counted, until it ends or the client leaves."""
         origin = origin_header(socket.scope["headers"])
         try:
             if origin is not None and not origins.allows(origin, socket.scope.get("server")):
@@ -99,28 +107,31 @@ def create_app(
                 return
             await socket.accept()
             with counted(socket) as counted_socket:
-                connection = WorkflowSocket(
-                    runtime,
-                    counted_socket,
-                    token=token,
-                    server_closing=server_closing,
-                    authenticated=token is not None and authorized(socket.header("Authorization")),
-                )
-                await connection.serve()
+                await converse(counted_socket, authorized(socket.header("Authorization")))
         except* WebSocketDisconnected:
-            pass  # the client left: its pumps are cancelled with the connection's nursery
+            pass  # the client left: the connection's tasks are cancelled with its nursery
 
-    @app.websocket("/ws/graph/run/<graph_id>")
-    async def graph_ws(graph_id: str) -> None:
-        with counted_websocket() as counted_socket:
-            if not authorized(websocket.headers.get("Authorization", "")):
-                await counted_socket.send(graph_protocol.error(UNAUTHORIZED, "Unauthorized"))
-                await close_handshake(counted_socket, 1008, "unauthorized")
-                return
-            await GraphSocket(graphs, counted_socket, graph_id, server_closing).serve()
+    async def workflows_ws(socket: CountedWebSocket, has_token: bool) -> None:
+        await WorkflowSocket(
+            runtime, socket, token=token, server_closing=server_closing, authenticated=has_token
+        ).serve()
+
+    async def graph_ws(graph_id: str, socket: CountedWebSocket, has_token: bool) -> None:
+        if not has_token:
+            await socket.send(graph_protocol.error(UNAUTHORIZED, "Unauthorized"))
+            await close_handshake(socket, 1008, "unauthorized")
+            return
+        await GraphSocket(graphs, socket, graph_id, server_closing).serve()
+
+    def websocket_route(path: str) -> Converse | None:
+        """What serves a WebSocket to `path`; None for a path Quart answers (404)."""
+        if path == WORKFLOWS_WS:
+            return workflows_ws
+        graph_id = graph_id_of(path)
+        return None if graph_id is None else partial(graph_ws, graph_id)
 
     @contextmanager
-    def counted(socket: WebSocketLike) -> Iterator[CountedWebSocket]:
+    def counted(socket: AsgiWebSocket) -> Iterator[CountedWebSocket]:
         web_stats.websockets_opened += 1
         web_stats.websockets_open += 1
         try:
@@ -128,14 +139,12 @@ def create_app(
         finally:
             web_stats.websockets_open -= 1
 
-    def counted_websocket() -> AbstractContextManager[CountedWebSocket]:
-        return counted(websocket._get_current_object())  # type: ignore[attr-defined]
-
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        route = websocket_route(scope["path"]) if scope["type"] == "websocket" else None
+        if route is not None:
+            await serve_websocket(AsgiWebSocket(scope, receive, send), route)
+        elif scope["type"] == "http":
             await end_cleanly(app, scope, receive, send)
-        elif scope["type"] == "websocket" and scope["path"] == WORKFLOWS_WS:
-            await workflows_ws(AsgiWebSocket(scope, receive, send))
         else:
             await app(scope, receive, send)
 

@@ -1,5 +1,5 @@
-"""`AsgiWebSocket`: a server WebSocket spoken in plain ASGI messages, for the routes runcast serves
-in front of Quart.
+"""`AsgiWebSocket`: a server WebSocket spoken in plain ASGI messages, for the WebSocket routes
+runcast serves in front of Quart (`/workflows/ws` and `/ws/graph/run/{graph_id}`).
 
 Quart wraps every WebSocket in its own request context, a receive task and channel, and signals
 on every message; for `/workflows/ws`, which carries every run event, that was a few percent of

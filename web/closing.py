@@ -16,8 +16,7 @@ from web.shutdown import CLOSE_TIMEOUT
 
 async def close_handshake(websocket: WebSocketLike, code: int, reason: str) -> None:
     """Send Close, then read (and drop) whatever the client still sends until its Close ends
-    the connection (Quart then cancels this task; a plain-ASGI `receive` raises) or the timeout
-    passes."""
+    the connection (`receive` then raises WebSocketDisconnected) or the timeout passes."""
     await websocket.close(code, reason)
     with trio.move_on_after(CLOSE_TIMEOUT):
         while True:

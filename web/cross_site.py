@@ -1,5 +1,6 @@
 """The browser rules of the routes Quart serves, by the server's `OriginPolicy`
-(`web.origins`); `/workflows/ws`, served in front of Quart, applies the same policy itself.
+(`web.origins`); the WebSocket routes, served in front of Quart (`web.app`), apply the same
+policy themselves, so the handshakes Quart sees are those to paths it answers 404.
 
 - A request or WebSocket handshake whose `Origin` the policy does not allow is refused with 403
   before anything else, the token included; one without an Origin (a script, a CLI) is served.

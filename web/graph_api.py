@@ -7,8 +7,9 @@ while the store cannot write (a run that is lost then, see `actors.run`, include
 WebSocket it gets an `error` frame and a close with 1011).
 The WebSocket sends `connected`, waits for `{"initial_state": {...}}` (a bad one gets an `error`
 frame and the socket waits for a good one), starts the run and sends its frames (see
-`web.graph_protocol`), then closes normally after `complete`. The run does not depend on the
-socket: a client that leaves can follow it again over `/workflows/ws` with its `run_id`.
+`web.graph_protocol`), then closes normally after `complete`; what the client sends meanwhile is
+read and dropped. The run does not depend on the socket: a client that leaves (the socket ends
+then, the run goes on) can follow it again over `/workflows/ws` with its `run_id`.
 
 A graph that does not exist, or can no longer run (a tool it uses is not registered any more),
 gets its `error` frame and then a close with 1008 and the reason `graph not found` or `graph
@@ -21,6 +22,7 @@ The reason and the `error` frame say which refusal it was.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -185,7 +187,10 @@ def graph_blueprint(graphs: Graphs) -> Blueprint:
 
 
 class GraphSocket:
-    """One client of `/ws/graph/run/{graph_id}`: one run, streamed."""
+    """One client of `/ws/graph/run/{graph_id}`: one run, streamed. The socket is the run's only
+    graph-protocol subscriber (others follow the run's own event frames over `/workflows/ws`),
+    so it folds the run's view itself: each event decoded once, its frames encoded once, and a
+    batch of events sent at once."""
 
     def __init__(
         self, graphs: Graphs, ws: WebSocketLike, graph_id: str, server_closing: trio.Event
@@ -197,15 +202,16 @@ class GraphSocket:
 
     async def serve(self) -> None:
         """Until the run's last frame is sent (close 1000; also when a shutdown cancelled the
-        run), until the graph turns out unknown or unable to run (1008), or until the server
-        shuts down before a run was started (1001)."""
+        run), until the graph turns out unknown or unable to run (1008), until the server
+        shuts down before a run was started (1001), or until the client leaves: `receive`
+        raises WebSocketDisconnected, before the run starts or while it streams."""
         done = trio.Event()
         close = SHUTTING_DOWN
         async with trio.open_nursery() as nursery:
 
             async def converse() -> None:
                 nonlocal close
-                close = await self._converse()
+                close = await self._converse(nursery)
                 done.set()
                 nursery.cancel_scope.cancel()
 
@@ -216,8 +222,9 @@ class GraphSocket:
             nursery.cancel_scope.cancel()
         await close_handshake(self.websocket, *close)
 
-    async def _converse(self) -> Close:
-        """The conversation up to the run's last frame; how the socket is to be closed."""
+    async def _converse(self, nursery: trio.Nursery) -> Close:
+        """The conversation up to the run's last frame; how the socket is to be closed. Once the
+        run is started, `_drop_messages` reads in `nursery` while the run streams."""
         try:
             await self.graphs.get(self.graph_id)
         except UnknownGraph as unknown:
@@ -237,18 +244,29 @@ class GraphSocket:
                 await self.websocket.send(graph_protocol.error(str(refused), "Invalid request"))
                 continue
             break
+        nursery.start_soon(self._drop_messages)
         view = GraphRunView(info.run_id, dict(start.initial_state))
         follow = await self.graphs.runtime.follow(info.run_id, 0)
 
-        async def send(frame: str) -> None:
-            event = orjson.loads(frame)
-            view.apply(event)
-            for text in graph_protocol.frames_for(event, view):
-                await self.websocket.send(text)
+        async def send(frames: Sequence[str]) -> None:
+            texts: list[str] = []
+            for frame in frames:
+                event = orjson.loads(frame)
+                view.apply(event)
+                texts += graph_protocol.frames_for(event, view)
+            if texts:
+                await self.websocket.send_many(texts)
 
         try:
-            await follow.stream(send)
+            await follow.stream_batches(send)
         except RunLost as lost:
             await self.websocket.send(graph_protocol.error(str(lost), "Run lost"))
             return RUN_LOST
         return RUN_FINISHED
+
+    async def _drop_messages(self) -> None:
+        """Read and drop what the client sends while its run streams, so that the client's
+        leaving ends the socket (`receive` raises) instead of going unnoticed until the run
+        ends."""
+        while True:
+            await self.websocket.receive()

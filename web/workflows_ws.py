@@ -79,7 +79,7 @@ class WorkflowSocket:
         self._pumps_idle.set()
 
     async def serve(self) -> None:
-        """Until the client leaves (`receive` raises, or Quart cancels this task), the server shuts
+        """Until the client leaves (`receive` raises WebSocketDisconnected), the server shuts
         down (close 1001), the client failed `authenticate` too often (close 1008), or the only
         run it followed is lost (close 1011)."""
         await self.websocket.send(protocol.connected(requires_auth=self.token is not None))

@@ -2,7 +2,10 @@
 server with real trio-websocket clients: the frame order of the guide and the normal close, the
 code-review loop seen frame by frame, failing nodes, refused messages on a socket that stays
 usable, unknown graphs and graphs that can no longer run (close 1008), invalid UTF-8 (close 1007,
-sent by a raw client), clients that leave mid-run, the token, and a server shut down mid-run.
+sent by a raw client), clients that leave mid-run, the token, and a server shut down mid-run;
+then the route's own layer: plain ASGI in front of Quart (its Origin check, its 404s, its
+metrics, its frames handed over a batch at a time) and each event framed once however many
+clients follow its run.
 
 Runs that must still be running while the test acts pass through a gated `wait` node (see
 tests/web/graph_helpers.py).
@@ -11,6 +14,7 @@ tests/web/graph_helpers.py).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -19,10 +23,20 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    WebSocketConnection,
+    open_websocket_url,
+)
 
+from actors import WorkflowCatalog, open_runtime, open_store
+from actors.events import EventEncoder
+from actors.graphs import Graphs
 from actors.workflows.examples.code_review import SAMPLE_CODE, code_review_graph
-from tests.conftest import RunningServer, StartServer
+from actors.workflows.graph_view import GraphRunView
+from tests.clients import events_only, ws_client
+from tests.conftest import RunningServer, ServeAsgi, StartServer
 from tests.raw_websocket import client_text_frame, raw_websocket
 from tests.web.graph_helpers import (
     CODE_REVIEW_NODES,
@@ -38,6 +52,10 @@ from tests.web.graph_helpers import (
     make_tools,
     poll_until_finished,
 )
+from tests.web.test_metrics import scrape
+from web import graph_protocol
+from web.app import create_app
+from web.asgi_websocket import SEND_TEXTS
 
 TOKEN = "s3cret"
 
@@ -51,9 +69,11 @@ def graph_url(server: RunningServer, graph_id: str) -> str:
 
 @asynccontextmanager
 async def graph_socket(
-    server: RunningServer, graph_id: str, token: str | None = None
+    server: RunningServer, graph_id: str, token: str | None = None, origin: str | None = None
 ) -> AsyncIterator[WebSocketConnection]:
-    headers = None if token is None else [(b"Authorization", f"Bearer {token}".encode())]
+    headers = [] if token is None else [(b"Authorization", f"Bearer {token}".encode())]
+    if origin is not None:
+        headers.append((b"Origin", origin.encode()))
     async with open_websocket_url(graph_url(server, graph_id), extra_headers=headers) as ws:
         yield ws
 
@@ -458,3 +478,168 @@ async def test_a_shutdown_mid_run_cancels_the_run_durably_and_closes_the_socket(
         state = await graph_state(http, run_id)
     assert state["status"] == "cancelled" and state["current_node"] == "hold"
     assert state["state"] == {"count": 1}
+
+
+# --- the route's layer: plain ASGI in front of Quart ------------------------------------------
+
+
+async def test_a_client_that_leaves_mid_run_is_let_go_at_once_while_the_run_goes_on(
+    gserver: RunningServer, gates: Gates
+) -> None:
+    """Nothing is sent to the client while its run waits in `hold`; its leaving still ends the
+    socket then, not when the run ends."""
+    async with httpx.AsyncClient(base_url=gserver.base_url) as http:
+        graph_id = await create_graph(http, GATED_GRAPH)
+        async with graph_socket(gserver, graph_id) as ws:
+            run_id = await start(ws, {"count": 0})
+            await gates.wait_reached("hold")
+            held = await scrape(gserver.base_url)
+        with trio.fail_after(GUARD):
+            while (left := await scrape(gserver.base_url))["runcast_websockets_open"]:
+                await trio.sleep(0.01)
+        running = await http.get(f"/graph/background/{run_id}/status")
+        gates.open("hold")
+        status = await poll_until_finished(http, run_id)
+    assert (held["runcast_websockets_open"], held["runcast_live_runs"]) == (1, 1)
+    assert left["runcast_live_runs"] == 1
+    assert running.json()["task_status"] == "running"
+    assert status["task_status"] == "completed"
+
+
+async def test_graph_sockets_count_in_the_metrics(gserver: RunningServer) -> None:
+    """`connected` and the nine frames of a two-node run; an unknown graph's `error`."""
+    async with httpx.AsyncClient(base_url=gserver.base_url) as http:
+        graph_id = await create_graph(http, TWO_NODES)
+    async with graph_socket(gserver, graph_id) as ws:
+        await start(ws, {"count": 0})
+        during = await scrape(gserver.base_url)
+        assert len(await recv_until(ws, "complete")) == 8
+        assert await close_code(ws) == 1000
+    async with graph_socket(gserver, "no-such-graph") as ws:
+        assert (await recv(ws))["type"] == "error"
+        assert await close_code(ws) == 1008
+    after = await scrape(gserver.base_url)
+    assert during["runcast_websockets_open"] == 1
+    assert after["runcast_websockets_open"] == 0
+    assert after["runcast_websockets_opened_total"] == 2
+    assert after["runcast_frames_sent_total"] == 1 + 9 + 1
+
+
+async def test_the_origin_is_checked_before_the_token(start_server: StartServer) -> None:
+    """With a token: another site's page is refused 403 even with the token, and the socket is
+    never accepted; the server's own page without it gets the `error` frame and 1008."""
+    srv = await start_server(token=TOKEN)
+    async with httpx.AsyncClient(
+        base_url=srv.base_url, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as http:
+        graph_id = await create_graph(http, code_review_graph())
+    evil = "http://evil.example"
+    with pytest.raises(ConnectionRejected) as rejected:
+        async with graph_socket(srv, graph_id, TOKEN, origin=evil):
+            pass
+    assert rejected.value.status_code == 403
+    assert json.loads(rejected.value.body or b"") == {
+        "detail": f"Origin {evil!r} is not allowed (the server's --allowed-origins)"
+    }
+    async with graph_socket(srv, graph_id, origin=f"http://127.0.0.1:{srv.port}") as ws:
+        assert (await recv(ws))["message"] == "Unauthorized"
+        assert await close_of(ws) == (1008, "unauthorized")
+
+
+@pytest.mark.parametrize("path", ["/ws/graph/run/", "/ws/graph/run/g/more", "/ws/graph/runs/g"])
+async def test_a_handshake_to_a_path_that_names_no_graph_is_a_json_404(
+    server: RunningServer, path: str
+) -> None:
+    url = server.base_url.replace("http://", "ws://") + path
+    with pytest.raises(ConnectionRejected) as rejected:
+        async with open_websocket_url(url):
+            pass
+    assert rejected.value.status_code == 404
+    assert json.loads(rejected.value.body or b"") == {"detail": f"No route for WebSocket {path}"}
+
+
+async def test_the_route_is_plain_asgi_and_hands_over_each_batch_of_frames_at_once(
+    serve_asgi: ServeAsgi, gates: Gates
+) -> None:
+    """The app as runcast's transport serves it, its WebSocket messages recorded: the run's
+    frames go out as `runcast.websocket.send_texts` batches (Quart never sends those), between
+    the accept and the close."""
+    sent: list[dict[str, Any]] = []
+    async with open_store("memory") as store, open_runtime(store, WorkflowCatalog()) as runtime:
+        app = create_app(
+            runtime, Graphs(runtime, make_tools(gates)), token=None, server_closing=trio.Event()
+        )
+
+        async def recorded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            async def record(message: dict[str, Any]) -> None:
+                if scope["type"] == "websocket":
+                    sent.append(message)
+                await send(message)
+
+            await app(scope, receive, record)
+
+        server = await serve_asgi(recorded)
+        async with httpx.AsyncClient(base_url=server.base_url) as http:
+            graph_id = await create_graph(http, TWO_NODES)
+        url = f"{server.base_url.replace('http://', 'ws://')}/ws/graph/run/{graph_id}"
+        async with open_websocket_url(url) as ws:
+            await start(ws, {"count": 0})
+            frames = await recv_until(ws, "complete")
+            assert await close_code(ws) == 1000
+        await server.stop()
+    accept, connected, *batches, close = sent
+    assert (accept["type"], connected["type"]) == ("websocket.accept", "websocket.send")
+    assert {batch["type"] for batch in batches} == {SEND_TEXTS}
+    texts = [json.loads(text) for batch in batches for text in batch["texts"]]
+    assert (texts[0]["type"], texts[0]["status"]) == ("status", "started")
+    assert texts[1:] == frames
+    assert (close["type"], close["code"]) == ("websocket.close", 1000)
+
+
+async def test_each_event_is_encoded_once_and_framed_once_whoever_follows_its_run(
+    gserver: RunningServer, gates: Gates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A graph run with its graph socket and three `/workflows/ws` followers: one event frame
+    per event (`EventEncoder.encode`), shared by all four, and one decode and fold
+    (`GraphRunView.apply`) and one `frames_for` per event for the graph socket, its one
+    graph-protocol subscriber."""
+    calls: dict[str, Counter[int]] = {"encode": Counter(), "apply": Counter(), "frames": Counter()}
+    encode, apply, frames_for = EventEncoder.encode, GraphRunView.apply, graph_protocol.frames_for
+
+    def counted_encode(self: EventEncoder, index: int, kind: str, fields: dict[str, Any]) -> str:
+        calls["encode"][index] += 1
+        return encode(self, index, kind, fields)
+
+    def counted_apply(self: GraphRunView, event: dict[str, Any]) -> None:
+        calls["apply"][event["event_index"]] += 1
+        apply(self, event)
+
+    def counted_frames_for(event: dict[str, Any], view: GraphRunView) -> list[str]:
+        calls["frames"][event["event_index"]] += 1
+        return frames_for(event, view)
+
+    monkeypatch.setattr(EventEncoder, "encode", counted_encode)
+    monkeypatch.setattr(GraphRunView, "apply", counted_apply)
+    monkeypatch.setattr(graph_protocol, "frames_for", counted_frames_for)
+    async with httpx.AsyncClient(base_url=gserver.base_url) as http:
+        graph_id = await create_graph(http, GATED_GRAPH)
+    async with graph_socket(gserver, graph_id) as ws:
+        run_id = await start(ws, {"count": 0})
+        await gates.wait_reached("hold")
+        async with (
+            ws_client(gserver.ws_url) as one,
+            ws_client(gserver.ws_url) as two,
+            ws_client(gserver.ws_url) as three,
+        ):
+            followers = (one, two, three)
+            for follower in followers:
+                await follower.send({"action": "reconnect", "run_id": run_id})
+            gates.open("hold")
+            followed = [events_only(await f.recv_until_terminal()) for f in followers]
+        frames = await recv_until(ws, "complete")
+    events = len(followed[0])
+    assert followed[1] == followed[0] == followed[2]
+    assert frames[-1]["event_index"] == events - 1
+    every_event_once = Counter(range(events))
+    assert calls == {"encode": every_event_once, "apply": every_event_once,
+                     "frames": every_event_once}
