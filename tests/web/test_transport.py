@@ -1,5 +1,5 @@
-"""web/transport.py: runcast's Hypercorn worker with coalesced writes, served on a loopback port
-with real clients, against small plain-ASGI apps.
+"""web/transport.py: Hypercorn's `TCPServer` on runcast's coalescing stream, served on a loopback
+port with real clients, against small plain-ASGI apps.
 
 - order: frames from several tasks on one socket arrive exactly once and in each task's order,
   for random sizes (some past the high-water mark) and a client that pauses at random;
@@ -8,8 +8,10 @@ with real clients, against small plain-ASGI apps.
 - close: a socket closed right after a burst delivers the whole burst first;
 - a client that vanishes mid-burst ends its own connection only;
 - plain HTTP (keep-alive) works, and after shutdown the port refuses connections;
-- text messages take the shortcut (`text_frame`): frames byte for byte as wsproto's, of every
-  length encoding, uncompressed also when the client negotiated permessage-deflate.
+- a finished connection's server and stream are freed without the garbage collector;
+- text messages take the shortcut (`text_frame`): frames byte for byte as wsproto's (a property
+  over random text, around every change of the length field's form), of every length encoding,
+  uncompressed also when the client negotiated permessage-deflate.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import attrs
 import httpx
 import pytest
 import trio
-from hypothesis import given
+from hypercorn.trio.tcp_server import TCPServer
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed, open_websocket_url
 from wsproto import ConnectionType, WSConnection
@@ -36,7 +39,7 @@ from wsproto.extensions import PerMessageDeflate
 
 from tests.conftest import Running, ServeAsgi
 from web.asgi_websocket import SEND_TEXTS
-from web.transport import HIGH_WATER, CoalescingTCPServer, text_frame
+from web.transport import HIGH_WATER, CoalescingStream, text_frame
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -224,7 +227,7 @@ async def test_a_finished_connection_is_freed_without_the_garbage_collector(
     server = await serve_asgi(burst_app(AppLog()))
 
     def connections() -> int:
-        return sum(isinstance(o, CoalescingTCPServer) for o in gc.get_objects())
+        return sum(isinstance(o, CoalescingStream | TCPServer) for o in gc.get_objects())
 
     gc.collect()
     gc.disable()
@@ -242,7 +245,24 @@ async def test_a_finished_connection_is_freed_without_the_garbage_collector(
         gc.enable()
 
 
-@given(st.one_of(st.text(max_size=300), st.integers(0, 70_000).map(lambda n: "é" * n)))
+# Where a frame's length field changes form (RFC 6455 §5.2): 7 bits up to 125 bytes, 16 bits
+# up to 65,535, 64 bits beyond.
+LENGTH_BOUNDARIES = (125, 126, 65535, 65536)
+
+
+@st.composite
+def texts_near_a_length_boundary(draw: st.DrawFn) -> str:
+    """Random text (any code point UTF-8 can carry), padded with a random 1 - 4 byte character
+    and ASCII so that its UTF-8 is within 3 bytes of a `LENGTH_BOUNDARIES` length."""
+    size = draw(st.sampled_from(LENGTH_BOUNDARIES)) + draw(st.integers(-3, 3))
+    text = draw(st.text(max_size=40))
+    pad = draw(st.sampled_from(["x", "é", "€", "😀"]))
+    missing = max(0, size - len(text.encode()))
+    return text + pad * (missing // len(pad.encode())) + "x" * (missing % len(pad.encode()))
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.one_of(st.text(), texts_near_a_length_boundary()))
 def test_text_frame_is_the_frame_wsproto_would_send(text: str) -> None:
     assert text_frame(text) == Connection(ConnectionType.SERVER).send(TextMessage(data=text))
 
