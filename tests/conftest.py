@@ -1,8 +1,14 @@
 """Fixtures that start a real runcast server (Hypercorn on a loopback port, real store) in the
-test's own nursery, and stop it through the same shutdown path as SIGTERM."""
+test's own nursery, and stop it through the same shutdown path as SIGTERM.
+
+`start_server` runs the app on runcast's transport (`web.transport`); a test marked
+`ON_BOTH_TRANSPORTS` runs once more with the app on stock Hypercorn (`hypercorn.trio.serve`).
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -11,12 +17,15 @@ import attrs
 import pytest
 import trio
 from hypercorn.config import Config
+from hypercorn.trio import serve as serve_stock
+from hypercorn.typing import Framework
 
 from actors import WorkflowCatalog
 from actors.workflows.tools import ToolRegistry
 from tests.web.graph_helpers import Gates, make_tools
 from web.demo import Demo, demo_tools
 from web.server import Settings, serve
+from web.transport import HttpServer
 from web.transport import serve as serve_http
 
 FAST_STEP_DELAY = 0.02
@@ -74,8 +83,34 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "runcast.db"
 
 
+async def serve_on_stock_hypercorn(
+    app: Framework,
+    config: Config,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    sockets: list[socket.socket],
+    task_status: trio.TaskStatus[list[str]],
+) -> None:
+    """`web.transport.serve`'s part on stock Hypercorn's trio worker: `hypercorn.trio.serve`
+    listens on duplicates of `sockets` (`fd://`), which it closes when it stops accepting."""
+    config.bind = [f"fd://{os.dup(sock.fileno())}" for sock in sockets]
+    await serve_stock(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
+
+
 @pytest.fixture
-async def start_server(db_path: Path) -> AsyncIterator[StartServer]:
+def http_server() -> HttpServer:
+    """What `start_server` runs the app on: runcast's transport, unless a test is marked
+    `ON_BOTH_TRANSPORTS`."""
+    return serve_http
+
+
+ON_BOTH_TRANSPORTS = pytest.mark.parametrize(
+    "http_server", [serve_http, serve_on_stock_hypercorn], ids=["runcast", "stock-hypercorn"]
+)
+
+
+@pytest.fixture
+async def start_server(db_path: Path, http_server: HttpServer) -> AsyncIterator[StartServer]:
     """`await start_server(**Settings fields, catalog=None, tools=None, demo_step_delay=0.02)`: a
     running server on 127.0.0.1:<free port>, SQLite store in the test's tmp dir, serving `catalog`
     and `tools`, by default the demo's (`web.demo`) with steps of `demo_step_delay` seconds.
@@ -97,7 +132,12 @@ async def start_server(db_path: Path) -> AsyncIterator[StartServer]:
             running = await start_in(
                 nursery,
                 lambda until, task_status: serve(
-                    settings, until, catalog=workflows, tools=graph_tools, task_status=task_status
+                    settings,
+                    until,
+                    catalog=workflows,
+                    tools=graph_tools,
+                    http_server=http_server,
+                    task_status=task_status,
                 ),
             )
             server = RunningServer(

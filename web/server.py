@@ -24,7 +24,7 @@ from actors.graphs import Graphs
 from actors.workflows.tools import ToolRegistry
 from web.app import create_app
 from web.shutdown import graceful_timeout
-from web.transport import bind
+from web.transport import HttpServer, bind
 from web.transport import serve as serve_http
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,12 @@ async def serve(
     *,
     catalog: WorkflowCatalog,
     tools: ToolRegistry,
+    http_server: HttpServer = serve_http,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the workflows of `catalog`, and graphs over `tools`, until `shutdown_trigger`
-    returns; `task_status.started` gets the bound addresses.
+    returns; `task_status.started` gets the bound addresses. The app is served on the bound
+    sockets by `http_server`: runcast's transport unless another server of its signature is given.
 
     The store is opened first, so that its lock is taken before anything of it is read
     (`StoreInUse` if another process has it); then the port is bound (`BindFailed`), before
@@ -103,7 +105,7 @@ async def serve(
                 stop_accepting = trio.Event()
                 async with trio.open_nursery() as nursery:
                     binds = await nursery.start(
-                        lambda task_status: serve_http(
+                        lambda task_status: http_server(
                             app,
                             config,
                             shutdown_trigger=stop_accepting.wait,

@@ -18,7 +18,7 @@ import trio
 
 from actors.workflows.examples.code_review import SAMPLE_CODE, code_review_graph
 from tests.clients import events_only, ws_client
-from tests.conftest import RunningServer, StartServer
+from tests.conftest import ON_BOTH_TRANSPORTS, RunningServer, StartServer
 from tests.web.graph_helpers import (
     CODE_REVIEW_FUNCTIONS,
     CODE_REVIEW_NODES,
@@ -43,6 +43,7 @@ from tests.web.graph_helpers import (
 # --- the code-review example ---------------------------------------------------------------------
 
 
+@ON_BOTH_TRANSPORTS
 async def test_the_code_review_run_completes_with_the_guides_result(gserver: RunningServer) -> None:
     async with httpx.AsyncClient(base_url=gserver.base_url) as http:
         graph_id = await create_graph(http, code_review_graph())

@@ -2,7 +2,9 @@
 
 Every test talks to a real Hypercorn server (the `start_server` fixture) with real trio-websocket
 clients. Runs that must still be running while a test reconnects use a workflow whose step waits
-on a `trio.Event` the test holds (`gated`), so "running" is a fact, not a timing.
+on a `trio.Event` the test holds (`gated`), so "running" is a fact, not a timing. The main flows
+(a run read to its end, reconnects to running and finished runs, bad input) also run with the
+app on stock Hypercorn (`ON_BOTH_TRANSPORTS`), which offers no `send_texts` extension.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from actors.workflows.examples.content_creation import (
     content_creation_workflow,
 )
 from tests.clients import TERMINAL, JsonSocket, events_only, ws_client
-from tests.conftest import FAST_STEP_DELAY, RunningServer, StartServer
+from tests.conftest import FAST_STEP_DELAY, ON_BOTH_TRANSPORTS, RunningServer, StartServer
 from tests.raw_websocket import client_text_frame, raw_websocket
 
 DEMO_EVENTS = 42
@@ -149,6 +151,7 @@ async def test_connected_frame_says_auth_needed_with_a_token(start_server: Start
 # -- start-workflow ------------------------------------------------------------------------------
 
 
+@ON_BOTH_TRANSPORTS
 async def test_start_workflow_streams_the_demo_run_with_agno_fields(server: RunningServer) -> None:
     """All 42 events, on the starting socket, from WorkflowStarted (index 0) to WorkflowCompleted,
     each a flat object with the spec's fields and no None values."""
@@ -216,6 +219,7 @@ async def test_start_workflow_without_session_id_generates_one(server: RunningSe
 # -- reconnect to a running run ------------------------------------------------------------------
 
 
+@ON_BOTH_TRANSPORTS
 @pytest.mark.parametrize("last", [0, 1, HELD - 2])
 async def test_reconnect_to_running_run_catches_up_then_goes_live(
     gserver: RunningServer, gate: Gate, last: int
@@ -318,6 +322,7 @@ async def test_a_reconnect_beyond_the_last_event_does_not_disturb_the_run(
     assert [f["event_index"] for f in rest] == list(range(HELD, GATED_TOTAL))
 
 
+@ON_BOTH_TRANSPORTS
 @pytest.mark.parametrize("seed", range(4))
 async def test_reconnect_at_random_moments_is_gap_free_and_duplicate_free(
     server: RunningServer, seed: int
@@ -362,6 +367,7 @@ async def test_reconnect_at_random_moments_is_gap_free_and_duplicate_free(
 # -- reconnect to a finished run -----------------------------------------------------------------
 
 
+@ON_BOTH_TRANSPORTS
 @pytest.mark.parametrize("last", [None, -1, 5, 41, 500])
 async def test_reconnect_to_completed_run_replays_everything_and_stays_open(
     server: RunningServer, last: int | None
@@ -574,6 +580,7 @@ async def test_bad_input_gets_an_error_frame_and_the_socket_stays_usable(
         assert indices(await client.recv_until_terminal()) == list(range(1, DEMO_EVENTS))
 
 
+@ON_BOTH_TRANSPORTS
 async def test_every_bad_input_in_a_row_on_one_socket(server: RunningServer) -> None:
     """One socket, all the bad frames back to back: one error each, in order, then still usable."""
     async with ws_client(server.ws_url) as client:
