@@ -24,6 +24,7 @@ import hmac
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
+from typing import cast
 
 import orjson
 import trio
@@ -139,13 +140,17 @@ def create_app(
         finally:
             web_stats.websockets_open -= 1
 
+    # Quart types ASGI messages as TypedDicts; this module speaks them as plain dicts, which is
+    # what they are on the wire: the one place the two meet.
+    quart = cast(Asgi, app)
+
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
         route = websocket_route(scope["path"]) if scope["type"] == "websocket" else None
         if route is not None:
             await serve_websocket(AsgiWebSocket(scope, receive, send), route)
         elif scope["type"] == "http":
-            await end_cleanly(app, scope, receive, send)
+            await end_cleanly(quart, scope, receive, send)
         else:
-            await app(scope, receive, send)
+            await quart(scope, receive, send)
 
     return asgi
