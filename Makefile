@@ -1,5 +1,6 @@
 # runcast: `make serve` runs the server on an embedded SQLite store, `make test` runs every test.
-# Both set up .venv from this project's own files first (idempotent).
+# Both set up .venv from this project's own files first (idempotent); `make test` type-checks
+# actors/ and web/ (mypy, strict) before it runs the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,6 +19,7 @@ serve: install
 	$(BIN)/runcast serve
 
 test: install
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
 # a short run of every scenario (a few minutes); the full-size commands are in benchmarks/README.md

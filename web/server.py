@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import attrs
 import trio
 from hypercorn.config import Config
+from hypercorn.typing import Framework
 
 from actors import WorkflowCatalog, open_runtime, open_store
 from actors.graphs import Graphs
@@ -102,11 +104,14 @@ async def serve(
                     server_closing=closing,
                     allowed_origins=settings.allowed_origins,
                 )
+                # Hypercorn types ASGI messages as TypedDicts; the app takes them as the plain
+                # dicts they are: the one place the two meet.
+                framework = cast(Framework, app)
                 stop_accepting = trio.Event()
                 async with trio.open_nursery() as nursery:
                     binds = await nursery.start(
                         lambda task_status: http_server(
-                            app,
+                            framework,
                             config,
                             shutdown_trigger=stop_accepting.wait,
                             sockets=sockets,

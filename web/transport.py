@@ -48,7 +48,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import trio
 from hypercorn.config import Config
@@ -229,7 +229,7 @@ class _TextFrameShortcut:
     ) -> None:
         kind = message["type"]
         if kind == SEND_TEXTS:
-            texts: Sequence[str] = message["texts"]  # type: ignore[typeddict-item]
+            texts: Sequence[str] = cast(dict[str, Any], message)["texts"]  # runcast's own event
             if _is_open(websocket):
                 await self.stream.send_all(b"".join([text_frame(text) for text in texts]))
             else:
@@ -248,7 +248,7 @@ class _TextFrameShortcut:
                 # The stream's wsproto connection, made by the accept: Hypercorn offers no other
                 # place to handle a frame wsproto refuses. It calls the four members the wrapper
                 # has, so the wrapper stands in for the `Connection` it is annotated with.
-                websocket.connection = _FailingConnection(  # type: ignore[assignment]
+                websocket.connection = _FailingConnection(  # type: ignore[assignment]  # a stand-in
                     websocket.connection, self.stream
                 )
 
@@ -277,7 +277,11 @@ async def _serve_connection(
         # Hypercorn annotates the stream as an SSLStream, and runs any stream without a TLS
         # handshake (`do_handshake`) as plain TCP, as it runs a trio SocketStream.
         server = TCPServer(
-            _TextFrameShortcut(app, stream), config, context, state, stream  # type: ignore[arg-type]
+            _TextFrameShortcut(app, stream),
+            config,
+            context,
+            state,
+            stream,  # type: ignore[arg-type]  # any trio stream, see above
         )
         try:
             await server.run()
