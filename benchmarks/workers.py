@@ -63,7 +63,7 @@ def run_workers(
     """Run `path` once per share, each in its own process; show progress toward `total` ticks;
     return the outcomes once every worker is done. Raises WorkerFailed naming the first error."""
     context = multiprocessing.get_context("spawn")
-    counter: Synchronized = context.Value("q", 0)  # type: ignore[assignment]
+    counter: Synchronized = context.Value("q", 0)  # type: ignore[assignment]  # multiprocessing's Value is typed loosely
     results = context.Queue()
     processes = [
         context.Process(target=_worker, args=(path, share, counter, results), daemon=True)

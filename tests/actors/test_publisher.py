@@ -75,7 +75,7 @@ class Ledger:
 
 async def test_runs_ready_together_share_one_commit() -> None:
     store = RecordingStore()
-    publisher = Publisher(store, RuntimeStats())  # type: ignore[arg-type]
+    publisher = Publisher(store, RuntimeStats())  # type: ignore[arg-type]  # a recording wrapper of the memory store
     async with trio.open_nursery() as nursery:
         await nursery.start(publisher.run)
         ledgers = [Ledger(f"run-{i}", publisher) for i in range(5)]
@@ -91,7 +91,7 @@ async def test_runs_ready_together_share_one_commit() -> None:
 
 async def test_a_bad_write_fails_only_its_run_the_others_are_retried_alone() -> None:
     store = RecordingStore()
-    publisher = Publisher(store, RuntimeStats())  # type: ignore[arg-type]
+    publisher = Publisher(store, RuntimeStats())  # type: ignore[arg-type]  # a recording wrapper of the memory store
     async with trio.open_nursery() as nursery:
         await nursery.start(publisher.run)
         good, bad, other = (Ledger(name, publisher) for name in ("good", "bad", "other"))
@@ -108,7 +108,7 @@ async def test_a_bad_write_fails_only_its_run_the_others_are_retried_alone() -> 
 
 async def test_a_lone_run_whose_commit_fails_is_not_retried() -> None:
     store = RecordingStore()
-    publisher = Publisher(store, RuntimeStats())  # type: ignore[arg-type]
+    publisher = Publisher(store, RuntimeStats())  # type: ignore[arg-type]  # a recording wrapper of the memory store
     async with trio.open_nursery() as nursery:
         await nursery.start(publisher.run)
         bad = Ledger("bad", publisher)
@@ -120,7 +120,7 @@ async def test_a_lone_run_whose_commit_fails_is_not_retried() -> None:
 
 async def test_stopping_releases_waiters_and_leaves_what_was_queued_to_its_run() -> None:
     store = RecordingStore()
-    publisher = Publisher(store, RuntimeStats())  # type: ignore[arg-type]
+    publisher = Publisher(store, RuntimeStats())  # type: ignore[arg-type]  # a recording wrapper of the memory store
     released = trio.Event()
 
     async def wait_for_a_round() -> None:
@@ -156,7 +156,7 @@ def test_each_run_is_published_in_index_order_exactly_once_however_rounds_interl
 
     async def scenario() -> None:
         store = RecordingStore()
-        publisher = Publisher(store, RuntimeStats())  # type: ignore[arg-type]
+        publisher = Publisher(store, RuntimeStats())  # type: ignore[arg-type]  # a recording wrapper of the memory store
         ledgers = [Ledger(f"run-{i}", publisher) for i in range(6)]
         async with trio.open_nursery() as nursery:
             await nursery.start(publisher.run)

@@ -94,7 +94,7 @@ async def test_concurrent_runs_of_every_ending_all_have_gap_free_indices(tmp_pat
         chatty_workflow("crashing", events=20),
         failing_workflow("failing"),
         gated_workflow("gated", trio.Event(), before=3),
-        RaisingBody(),  # type: ignore[arg-type]
+        RaisingBody(),  # type: ignore[arg-type]  # a WorkflowDefinition by shape, not a Workflow
     )
 
     def fourth_event_of_a_crashing_run(write: Write) -> bool:
@@ -307,7 +307,7 @@ async def test_a_failing_step_ends_with_step_error_then_workflow_error(tmp_path:
 
 async def test_a_body_raising_outside_any_step_ends_with_workflow_error() -> None:
     async with open_store("memory") as store:
-        async with open_runtime(store, catalog_of(RaisingBody())) as runtime:  # type: ignore[arg-type]
+        async with open_runtime(store, catalog_of(RaisingBody())) as runtime:  # type: ignore[arg-type]  # a WorkflowDefinition by shape, not a Workflow
             info = await runtime.start("raising-body")
             with trio.fail_after(10):
                 events = assert_complete_run(await follow_all(runtime, info.run_id))
@@ -317,7 +317,7 @@ async def test_a_body_raising_outside_any_step_ends_with_workflow_error() -> Non
 
 async def test_a_body_cannot_emit_the_runs_own_terminal_event() -> None:
     async with open_store("memory") as store:
-        async with open_runtime(store, catalog_of(ImpostorBody())) as runtime:  # type: ignore[arg-type]
+        async with open_runtime(store, catalog_of(ImpostorBody())) as runtime:  # type: ignore[arg-type]  # a WorkflowDefinition by shape, not a Workflow
             info = await runtime.start("impostor")
             with trio.fail_after(10):
                 events = assert_complete_run(await follow_all(runtime, info.run_id))
@@ -385,7 +385,7 @@ async def test_a_store_failure_crashes_only_its_run_which_ends_with_a_crashed_er
             assert events[-1]["event_index"] == after_failed
         assert await stored_frames(inner, info.run_id) == frames
         assert status is RunStatus.ERROR
-        assert (await inner.get_run(info.run_id)).status is RunStatus.ERROR  # type: ignore[union-attr]
+        assert (await inner.get_run(info.run_id)).status is RunStatus.ERROR  # type: ignore[union-attr]  # the run is stored
         assert_other_run_unharmed(store, other.run_id, results[other.run_id], lost)
         assert await stored_frames(inner, other.run_id) == results[other.run_id]
         assert kinds(after)[-1] == "WorkflowCompleted"

@@ -75,7 +75,7 @@ async def run_to_its_end(
 
 
 async def test_an_endless_body_ends_with_workflow_error_within_the_limit(tmp_path: Path) -> None:
-    catalog = catalog_of(EndlessBody())  # type: ignore[arg-type]
+    catalog = catalog_of(EndlessBody())  # type: ignore[arg-type]  # a WorkflowDefinition by shape, not a Workflow
     status, frames, stored = await run_to_its_end(tmp_path, catalog, "endless")
     events = assert_complete_run(frames)
     assert kinds(frames) == ["WorkflowStarted", *["StepProgress"] * (LIMIT - 3), "WorkflowError"]
@@ -103,7 +103,7 @@ async def test_a_run_cancelled_at_the_limit_holds_exactly_the_limit(tmp_path: Pa
     """A body that emits until refused, then waits: cancelling it adds `WorkflowCancelled` and
     `WorkflowCompleted`, and they were left room for: the run holds exactly 20 events."""
     body = FillingBody()
-    catalog = catalog_of(body)  # type: ignore[arg-type]
+    catalog = catalog_of(body)  # type: ignore[arg-type]  # a WorkflowDefinition by shape, not a Workflow
     async with open_store(f"sqlite:{tmp_path / 'r.db'}") as store:
         async with open_runtime(store, catalog, max_run_events=LIMIT) as runtime:
             info = await runtime.start("filling")

@@ -322,7 +322,7 @@ async def _host(
     leave: trio.Event,
     task_status: trio.TaskStatus[Runtime],
 ) -> None:
-    async with open_runtime(store, catalog, shutdown_grace=grace) as runtime:  # type: ignore[arg-type]
+    async with open_runtime(store, catalog, shutdown_grace=grace) as runtime:  # type: ignore[arg-type]  # a wrapper standing in for a Store
         task_status.started(runtime)
         await leave.wait()
 
@@ -377,7 +377,7 @@ async def test_runs_outlasting_the_shutdown_grace_are_cancelled_others_complete(
                 gate.set()
             finishing_events = decode(await stored_frames(store, finishing.run_id))
             stuck_events = assert_complete_run(await stored_frames(store, stuck.run_id))
-            statuses = [(await store.get_run(i.run_id)).status for i in (finishing, stuck)]  # type: ignore[union-attr]
+            statuses = [(await store.get_run(i.run_id)).status for i in (finishing, stuck)]  # type: ignore[union-attr]  # both runs are stored
     assert finishing_events[-1]["event"] == "WorkflowCompleted" and "status" not in finishing_events[-1]
     assert [e["event"] for e in stuck_events[-2:]] == ["WorkflowCancelled", "WorkflowCompleted"]
     assert stuck_events[-2]["reason"] == "server shutting down"

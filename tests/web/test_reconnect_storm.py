@@ -188,7 +188,7 @@ async def read_frames(
 ) -> None:
     limit = math.inf if budget == "quiet" else budget
     live = False  # past `subscribed`: events now arrive as the run emits them
-    while len(conn.frames) < limit:  # type: ignore[operator]
+    while len(conn.frames) < limit:  # type: ignore[operator]  # set for this connection
         with trio.fail_after(20):
             raw = await client.ws.get_message()
         assert isinstance(raw, str)

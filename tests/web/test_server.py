@@ -66,7 +66,7 @@ async def recv_raw_until_closed(client: JsonSocket, timeout: float = 30.0) -> tu
     with trio.fail_after(timeout):
         while True:
             try:
-                frames.append(await client.ws.get_message())  # type: ignore[arg-type]
+                frames.append(await client.ws.get_message())  # type: ignore[arg-type]  # a text message: the server sends no bytes
             except ConnectionClosed as closed:
                 return frames, closed.reason.code if closed.reason is not None else None
 

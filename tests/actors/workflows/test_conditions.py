@@ -41,7 +41,7 @@ def test_quality_score_against_threshold(quality_score: float, expected: bool) -
 def test_a_condition_is_frozen() -> None:
     condition = parse_condition("x == 1")
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        condition.source = "x == 2"  # type: ignore[misc]
+        condition.source = "x == 2"  # type: ignore[misc]  # frozen: that is what it checks
 
 
 # --- the language --------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def test_an_empty_condition_is_refused(source: str) -> None:
 
 def test_a_condition_must_be_a_string() -> None:
     with pytest.raises(ConditionSyntaxError, match="must be a string, not int"):
-        parse_condition(7)  # type: ignore[arg-type]
+        parse_condition(7)  # type: ignore[arg-type]  # a wrong type on purpose
 
 
 def test_source_length_is_limited() -> None:
