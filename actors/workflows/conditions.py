@@ -1,11 +1,12 @@
 """The condition language of graph conditional edges: parsing and evaluating `score >= threshold`.
 
-A condition is a small, Python-like boolean expression over a run's state dict. It is read by our
-own tokenizer and recursive-descent parser, never by Python's `eval`, `compile` or `ast`, so a
-condition can only read state keys, compare values and combine the results: it cannot call, index
-or compute.
+A condition is a small, Python-like boolean expression over a run's state dict. Python's own parser
+reads it (`ast.parse` in "eval" mode); the syntax tree is then walked against a whitelist of node
+types and rebuilt as a small tree of our own, the one that is evaluated. Nothing goes to `eval` or
+`compile`, so a condition can only read state keys, compare values and combine the results: it
+cannot call, index or compute.
 
-Grammar (case-sensitive)::
+Grammar (case-sensitive), a subset of Python's expressions::
 
     expression := or_expr
     or_expr    := and_expr ('or' and_expr)*
@@ -15,11 +16,14 @@ Grammar (case-sensitive)::
     COMPARE    := '==' | '!=' | '<' | '<=' | '>' | '>='
     operand    := NUMBER | STRING | true | false | True | False | null | None
                 | KEY | '(' expression ')' | '-' operand
-    NUMBER     := 1, 8.5, .5, 1e3, 2.5E-3
-    STRING     := '...' or "..." (backslash escapes only a quote or a backslash)
+    NUMBER     := 1, 8.5, .5, 1e3, 2.5E-3, 007      (not 1., 0x1, 1_000 or 1j as in Python)
+    STRING     := '...' or "..." (no prefix, no triple quotes; a backslash escapes only a quote
+                  or a backslash)
     KEY        := identifier ('.' identifier)*      a.b reads state["a"]["b"] (dict keys only)
 
-The keywords (and, or, not, true, false, True, False, null, None) are not keys.
+The keywords (and, or, not, true, false, True, False, null, None) are not keys; Python's other
+keywords are (`pass`, `from`, `in` are plain keys here). Any whitespace separates tokens, line
+breaks included.
 
 Semantics: `and`, `or`, `not` and comparisons produce booleans; they judge their operands by
 Python truthiness and short-circuit like Python (a false link ends a comparison chain). `==` and
@@ -31,9 +35,12 @@ nesting (parentheses, `not` and unary `-`).
 """
 from __future__ import annotations
 
-import enum
+import ast
+import keyword
 import numbers
 import operator
+import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -53,29 +60,50 @@ _LITERAL_KEYWORDS: dict[str, bool | None] = {
     "None": None,
 }
 _KEYWORDS = frozenset({"and", "or", "not", *_LITERAL_KEYWORDS})
-_TWO_CHARACTER_OPERATORS = frozenset({"==", "!=", "<=", ">="})
-_ONE_CHARACTER_OPERATORS = frozenset({"<", ">", "(", ")", "-"})
-_COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
+# What the copy given to Python's parser changes (see `_Reader`); `\b` leaves a keyword inside a
+# longer name alone.
+_NEUTRALIZED = re.compile(
+    r"\s|[#\x00]|[^\x00-\x7f]|\b(?:%s)\b|(?<![\w.])(?<![eE][+-])0[0-9]+(?![\w.])"
+    % "|".join(sorted(set(keyword.kwlist) - _KEYWORDS))
+)
+_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_TOKEN = re.compile(r"""[=!<>]=|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"|[\w.]+|\S""", re.DOTALL)
+_EXPECTS_OPERAND = re.compile(r"(?:^|[=<>(-]|(?<![\w.])(?:and|or|not))\Z")
+_LOOSE_DOT = re.compile(r"(?<=[ ()])\.|\.(?=[ ()])")
+_OPERATORS = frozenset({"(", ")", "-", "==", "!=", "<", "<=", ">", ">="})
+_COMPARISONS: dict[type[ast.cmpop], str] = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+}
 _ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
     ">=": operator.ge,
 }
-_DIGITS = "0123456789"
 _ESCAPABLE = "\\'\""
 _ARITHMETIC = "arithmetic is not supported"
-_CHARACTER_HINTS = {
+_HINTS = {
     "=": "use '==' to compare",
     "!": "use 'not' to negate",
     "&": "use 'and'",
     "|": "use 'or'",
     "[": "subscripts are not supported; use a dotted key such as a.b",
     ";": "a condition is a single expression",
-    "+": _ARITHMETIC,
-    "*": _ARITHMETIC,
-    "/": _ARITHMETIC,
-    "%": _ARITHMETIC,
+    ")": "no '(' to close",
+    **dict.fromkeys("+-*/%", _ARITHMETIC),
+}
+_CONSTRUCTS: dict[type[ast.expr], str] = {
+    ast.Tuple: "a tuple",
+    ast.List: "a list",
+    ast.Set: "a set",
+    ast.Dict: "a dict",
+    ast.Starred: "unpacking",
+    ast.NamedExpr: "an assignment",
 }
 
 
@@ -160,299 +188,308 @@ def parse_condition(source: str) -> Condition:
         )
     if not source.strip():
         raise ConditionSyntaxError(f"condition {source!r} is empty")
-    return Condition(source, _Parser(source).parse())
+    return Condition(source, _Reader(source).read())
 
 
-# --- tokens --------------------------------------------------------------------------------------
-
-
-class _Kind(enum.Enum):
-    NUMBER = "number"
-    STRING = "string"
-    KEY = "key"
-    KEYWORD = "keyword"
-    OPERATOR = "operator"
-    END = "end"
-
-
-@attrs.frozen
-class _Token:
-    kind: _Kind
-    text: str
-    position: int
-    value: Any = None
-
-    def is_operator(self, text: str) -> bool:
-        return self.kind is _Kind.OPERATOR and self.text == text
-
-    def is_keyword(self, word: str) -> bool:
-        return self.kind is _Kind.KEYWORD and self.text == word
-
-    def describe(self) -> str:
-        if self.kind is _Kind.END:
-            return "end of input"
-        return repr(_shorten(self.text))
+# --- parsing -------------------------------------------------------------------------------------
 
 
 def _shorten(text: str, limit: int = 30) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _is_name_start(character: str) -> bool:
-    return character == "_" or character.isalpha()
+def _neutralize(match: re.Match[str]) -> str:
+    text = match[0]
+    if text.isspace():
+        return " "
+    if text[0] == "0":  # 007 as 7.0, which Python accepts: the value is read from the source
+        digits = text.lstrip("0") or "0"
+        return digits + "." + "0" * (len(text) - len(digits) - 1)
+    if len(text) > 1:
+        return "_" * len(text)
+    return "a" if text.isalpha() else "0" if text.isalnum() else "?"
 
 
-def _is_name_character(character: str) -> bool:
-    return character == "_" or character.isalnum()
+def _found(token: str | None) -> str:
+    return "end of input" if token is None else repr(_shorten(token))
 
 
-def _syntax_error(source: str, detail: str) -> ConditionSyntaxError:
-    return ConditionSyntaxError(f"condition {source!r}: {detail}")
+def _is_run_character(character: str) -> bool:
+    return character in "._" or character.isalnum()
 
 
-@attrs.define
-class _Lexer:
-    """Reads the source one token at a time, so errors come in source order."""
+class _Reader:
+    """Reads a condition with Python's parser, then rebuilds the tree, refusing what is not ours.
 
-    source: str
-    position: int = 0
-
-    def next_token(self) -> _Token:
-        source = self.source
-        start = self.position
-        while start < len(source) and source[start].isspace():
-            start += 1
-        if start == len(source):
-            token = _Token(_Kind.END, "", start)
-        else:
-            character = source[start]
-            following = source[start + 1 : start + 2]
-            if character in _DIGITS or (character == "." and following and following in _DIGITS):
-                token = self._number(start)
-            elif character in "'\"":
-                token = self._string(start)
-            elif _is_name_start(character):
-                token = self._name(start)
-            elif source[start : start + 2] in _TWO_CHARACTER_OPERATORS:
-                token = _Token(_Kind.OPERATOR, source[start : start + 2], start)
-            elif character in _ONE_CHARACTER_OPERATORS:
-                token = _Token(_Kind.OPERATOR, character, start)
-            else:
-                hint = _CHARACTER_HINTS.get(character)
-                detail = f"unexpected {character!r} at position {start}"
-                raise _syntax_error(source, f"{detail} ({hint})" if hint else detail)
-        self.position = start + len(token.text)
-        return token
-
-    def _digits(self, index: int) -> int:
-        while index < len(self.source) and self.source[index] in _DIGITS:
-            index += 1
-        return index
-
-    def _number(self, start: int) -> _Token:
-        source = self.source
-        end = self._digits(start)
-        if source[end : end + 1] == ".":
-            fraction = self._digits(end + 1)
-            if fraction == end + 1:
-                raise _syntax_error(
-                    source,
-                    f"malformed number {source[start : end + 1]!r} at position {start} "
-                    "(a decimal point must be followed by digits)",
-                )
-            end = fraction
-        if source[end : end + 1] in ("e", "E"):
-            exponent = end + 1
-            if source[exponent : exponent + 1] in ("+", "-"):
-                exponent += 1
-            if source[exponent : exponent + 1] and source[exponent] in _DIGITS:
-                end = self._digits(exponent)
-        if end < len(source) and (_is_name_character(source[end]) or source[end] == "."):
-            rest = end
-            while rest < len(source) and (_is_name_character(source[rest]) or source[rest] == "."):
-                rest += 1
-            raise _syntax_error(
-                source, f"malformed number {_shorten(source[start:rest])!r} at position {start}"
-            )
-        text = source[start:end]
-        is_integer = not any(mark in text for mark in ".eE")
-        return _Token(_Kind.NUMBER, text, start, int(text) if is_integer else float(text))
-
-    def _string(self, start: int) -> _Token:
-        source = self.source
-        quote = source[start]
-        characters: list[str] = []
-        index = start + 1
-        while True:
-            if index >= len(source):
-                raise _syntax_error(source, f"unterminated string starting at position {start}")
-            character = source[index]
-            if character == quote:
-                return _Token(_Kind.STRING, source[start : index + 1], start, "".join(characters))
-            if character == "\\":
-                escaped = source[index + 1 : index + 2]
-                if not escaped:
-                    raise _syntax_error(source, f"unterminated string starting at position {start}")
-                if escaped not in _ESCAPABLE:
-                    escape = source[index : index + 2]
-                    raise _syntax_error(
-                        source,
-                        f"unknown escape {escape!r} at position {index} "
-                        "(a backslash may only escape a quote or a backslash)",
-                    )
-                characters.append(escaped)
-                index += 2
-            else:
-                characters.append(character)
-                index += 1
-
-    def _name(self, start: int) -> _Token:
-        source = self.source
-        end = start + 1
-        while end < len(source) and _is_name_character(source[end]):
-            end += 1
-        parts = [source[start:end]]
-        while end + 1 < len(source) and source[end] == "." and _is_name_start(source[end + 1]):
-            part_end = end + 2
-            while part_end < len(source) and _is_name_character(source[part_end]):
-                part_end += 1
-            parts.append(source[end + 1 : part_end])
-            end = part_end
-        text = source[start:end]
-        if len(parts) == 1 and text in _KEYWORDS:
-            return _Token(_Kind.KEYWORD, text, start)
-        keyword = next((part for part in parts if part in _KEYWORDS), None)
-        if keyword is not None:
-            raise _syntax_error(
-                source,
-                f"{keyword!r} is a keyword and cannot be part of a key "
-                f"({_shorten(text)!r} at position {start})",
-            )
-        return _Token(_Kind.KEY, text, start, tuple(parts))
-
-
-# --- parsing -------------------------------------------------------------------------------------
-
-
-class _Parser:
-    """Recursive descent over the grammar with one token of lookahead; nesting is bounded."""
+    Python parses an ASCII copy of the source, character for character, so that a position in one
+    is a position in the other and Python's rules become ours: any whitespace becomes a space
+    (Python refuses a line break, or an indent, in an expression); a non-ASCII letter becomes 'a'
+    and any other non-ASCII character `str.isalnum` accepts '0' (a name starts with what
+    `str.isalpha` accepts and goes on with what `str.isalnum` does; Python's own rule differs, and
+    it normalizes names); any other non-ASCII character, '#' (a comment in Python) and NUL become
+    '?', an error outside a string; Python's keywords that are not ours become underscores (they
+    are plain keys here); an integer with leading zeros, which Python refuses, becomes a float of
+    the same length. Names, numbers and strings are then read from the source itself. A syntax
+    error of Python's is told again in our terms.
+    """
 
     def __init__(self, source: str) -> None:
         self._source = source
-        self._lexer = _Lexer(source)
-        self._token = self._lexer.next_token()
-        self._depth = 0
+        self._text = _NEUTRALIZED.sub(_neutralize, source)
+        self._indent = len(self._text) - len(self._text.lstrip(" "))
 
-    def parse(self) -> _Node:
-        tree = self._or()
-        if self._token.kind is not _Kind.END:
-            raise self._unexpected(self._token)
-        return tree
+    def read(self) -> _Node:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "invalid escape sequence": refused below
+                body = ast.parse(self._text[self._indent :], mode="eval").body
+        except SyntaxError as error:
+            raise self._syntax_error(error) from None
+        except (RecursionError, MemoryError):  # Python's parser on very deep nesting
+            raise self._too_deep(None) from None
+        return self._node(body, 0, 0)
 
-    def _advance(self) -> _Token:
-        token = self._token
-        self._token = self._lexer.next_token()
-        return token
+    # positions
 
-    def _error(self, detail: str) -> ConditionSyntaxError:
-        return _syntax_error(self._source, detail)
+    def _span(self, node: ast.expr) -> tuple[int, int]:
+        """Where `node` starts and ends in the source (Python's columns count UTF-8 bytes: the
+        copy is ASCII, so they count characters)."""
+        end = node.end_col_offset
+        assert end is not None  # ast.parse places every expression
+        return self._indent + node.col_offset, self._indent + end
 
-    def _unexpected(self, token: _Token) -> ConditionSyntaxError:
-        detail = f"unexpected {token.describe()} at position {token.position}"
-        if token.is_operator("-"):
-            detail += f" ({_ARITHMETIC})"
-        elif token.is_operator(")"):
-            detail += " (no '(' to close)"
-        return self._error(detail)
+    def _skip(self, position: int, characters: str) -> int:
+        while position < len(self._text) and self._text[position] in characters:
+            position += 1
+        return position
 
-    def _enter(self, token: _Token) -> None:
-        self._depth += 1
-        if self._depth > _MAX_DEPTH:
-            raise self._error(
-                f"nested too deeply at position {token.position} "
-                f"(the limit is {_MAX_DEPTH} levels of parentheses, 'not' and '-')"
-            )
+    def _after(self, node: ast.expr) -> int:
+        """Where the token after `node` starts (past closing parentheses)."""
+        return self._skip(self._span(node)[1], " )")
 
-    def _leave(self) -> None:
-        self._depth -= 1
+    def _run_end(self, position: int) -> int:
+        """Where the run of letters, digits, '_' and '.' from `position` ends."""
+        while position < len(self._source) and _is_run_character(self._source[position]):
+            position += 1
+        return position
 
-    def _or(self) -> _Node:
-        operands = [self._and()]
-        while self._token.is_keyword("or"):
-            self._advance()
-            operands.append(self._and())
-        return operands[0] if len(operands) == 1 else _Or(tuple(operands))
+    def _run(self, position: int) -> tuple[int, str]:
+        """The run of letters, digits, '_' and '.' through `position` (or ending there)."""
+        start = position
+        while start > 0 and _is_run_character(self._source[start - 1]):
+            start -= 1
+        return start, self._source[start : self._run_end(position)]
 
-    def _and(self) -> _Node:
-        operands = [self._not()]
-        while self._token.is_keyword("and"):
-            self._advance()
-            operands.append(self._not())
-        return operands[0] if len(operands) == 1 else _And(tuple(operands))
+    # the tree
 
-    def _not(self) -> _Node:
-        if not self._token.is_keyword("not"):
-            return self._comparison()
-        self._enter(self._advance())
-        operand = self._not()
-        self._leave()
-        return _Not(operand)
-
-    def _comparison(self) -> _Node:
-        first = self._operand()
-        links: list[tuple[str, _Node]] = []
-        while self._token.kind is _Kind.OPERATOR and self._token.text in _COMPARISONS:
-            comparison = self._advance().text
-            links.append((comparison, self._operand()))
-        return _Comparison(first, tuple(links)) if links else first
-
-    def _operand(self) -> _Node:
-        token = self._token
-        if token.kind in (_Kind.NUMBER, _Kind.STRING):
-            self._advance()
-            return _Literal(token.value)
-        if token.kind is _Kind.KEYWORD and token.text in _LITERAL_KEYWORDS:
-            self._advance()
-            return _Literal(_LITERAL_KEYWORDS[token.text])
-        if token.kind is _Kind.KEY:
-            self._advance()
-            if self._token.is_operator("("):
-                raise self._error(
-                    f"function calls are not allowed ({_shorten(token.text)!r} is called "
-                    f"at position {token.position})"
-                )
-            return _Key(token.value)
-        if token.is_operator("("):
-            self._enter(self._advance())
-            inner = self._or()
-            if not self._token.is_operator(")"):
-                raise self._error(
-                    f"expected ')' at position {self._token.position} to close the '(' at "
-                    f"position {token.position}, found {self._token.describe()}"
-                )
-            self._advance()
-            self._leave()
-            return inner
-        if token.is_operator("-"):
-            self._enter(self._advance())
-            operand = self._operand()
-            self._leave()
-            return self._negate(token, operand)
+    def _node(self, node: ast.expr, floor: int, depth: int) -> _Node:
+        """`node` as a tree node; `floor` is where its parent starts, `depth` the parent's depth."""
+        start, end = self._span(node)
+        depth = self._open(start, floor, depth)
+        match node:
+            case ast.BoolOp(op=boolean, values=values):
+                operands = tuple(self._node(value, start, depth) for value in values)
+                return _And(operands) if isinstance(boolean, ast.And) else _Or(operands)
+            case ast.Compare(left=left, ops=ops, comparators=comparators):
+                first = self._node(left, start, depth)
+                links: list[tuple[str, _Node]] = []
+                for previous, comparison, comparator in zip([left, *comparators], ops, comparators):
+                    if type(comparison) not in _COMPARISONS:
+                        raise self._unexpected(self._after(previous))
+                    right = self._node(comparator, start, depth)
+                    links.append((_COMPARISONS[type(comparison)], right))
+                return _Comparison(first, tuple(links))
+            case ast.UnaryOp(op=ast.Not() | ast.USub() as op, operand=operand):
+                if depth == _MAX_DEPTH:
+                    raise self._too_deep(start)
+                inner = self._node(operand, start, depth + 1)
+                return _Not(inner) if isinstance(op, ast.Not) else self._negate(start, inner)
+            case ast.Constant(value=True | False | None as value):
+                return _Literal(value)
+            case ast.Constant(value=str() | bytes()) | ast.JoinedStr():
+                return _Literal(self._string(start, end))
+            case ast.Constant(value=int() | float() | complex()):
+                return _Literal(self._number(start, end))
+            case ast.Name():
+                text = self._source[start:end]
+                if text in _LITERAL_KEYWORDS:
+                    return _Literal(_LITERAL_KEYWORDS[text])
+                return _Key((text,))
+            case ast.Attribute():
+                return self._key(node, start, end, depth)
+            case ast.Call():
+                raise self._call(node)
+            case ast.UnaryOp() | ast.Constant():  # +x, ~x; ...
+                raise self._unexpected(start)
+            case ast.BinOp():
+                while isinstance(node.left, ast.BinOp):  # the first operator in the source
+                    node = node.left
+                raise self._unexpected(self._after(node.left))
+            case ast.Subscript():
+                while isinstance(node.value, ast.Subscript):
+                    node = node.value
+                raise self._unexpected(self._after(node.value))
+        kind = _CONSTRUCTS.get(type(node), f"Python's {type(node).__name__}")
         raise self._error(
-            f"expected a value at position {token.position}, found {token.describe()}"
+            f"{kind} is not allowed ({_shorten(self._source[start:end])!r} at position {start})"
         )
 
-    def _negate(self, minus: _Token, operand: _Node) -> _Node:
+    def _open(self, start: int, floor: int, depth: int) -> int:
+        """`depth` plus the parentheses opened right before `start` (after `floor`), bounded."""
+        gap = self._text[floor:start]
+        opened = [
+            position
+            for position in range(start - (len(gap) - len(gap.rstrip(" ("))), start)
+            if self._text[position] == "("
+        ]
+        if depth + len(opened) > _MAX_DEPTH:
+            raise self._too_deep(opened[_MAX_DEPTH - depth])
+        return depth + len(opened)
+
+    def _negate(self, minus: int, operand: _Node) -> _Node:
         if isinstance(operand, _BOOLEAN_NODES):
-            raise self._error(f"'-' at position {minus.position} needs a number, not a condition")
+            raise self._error(f"'-' at position {minus} needs a number, not a condition")
         if isinstance(operand, _Literal):
             value = operand.value
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise self._error(
-                    f"'-' at position {minus.position} needs a number, not {_describe(value)}"
-                )
+                raise self._error(f"'-' at position {minus} needs a number, not {_describe(value)}")
             return _Literal(-value)
         return _Negate(operand)
+
+    def _number(self, start: int, end: int) -> int | float:
+        text = self._source[start : self._run_end(end)]  # 1and, 1.e3 are malformed, as 1.2.3
+        if len(text) > end - start or not _NUMBER.fullmatch(text):
+            raise self._malformed(start, text)
+        return float(text) if any(mark in text for mark in ".eE") else int(text)
+
+    def _string(self, start: int, end: int) -> str:
+        literal = self._source[start:end]
+        quote = literal[0]
+        if quote not in "'\"":
+            raise self._error(
+                f"string prefixes are not supported ({_shorten(literal)!r} at position {start})"
+            )
+        characters: list[str] = []
+        index = 1
+        while literal[index] != quote:
+            if literal[index] == "\\":
+                if literal[index + 1] not in _ESCAPABLE:
+                    raise self._error(
+                        f"unknown escape {literal[index : index + 2]!r} at position "
+                        f"{start + index} (a backslash may only escape a quote or a backslash)"
+                    )
+                index += 1
+            characters.append(literal[index])
+            index += 1
+        if index + 1 < len(literal):  # 'a' 'b', or a triple quote: Python read past our string
+            raise self._unexpected(self._skip(start + index + 1, " "))
+        return "".join(characters)
+
+    def _key(self, node: ast.Attribute, start: int, end: int, depth: int) -> _Node:
+        base: ast.expr = node
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        base_start, base_end = self._span(base)
+        text = self._source[start:end]
+        if self._source[base_start:base_end] in _LITERAL_KEYWORDS:
+            raise self._keyword_in_key(self._source[base_start:base_end], text, start)
+        if not isinstance(base, ast.Name):
+            self._node(base, start, depth)  # its own refusal (a call, a subscript) comes first
+            raise self._unexpected(self._after(base))
+        loose = _LOOSE_DOT.search(self._text, start, end)
+        if loose is not None:
+            raise self._unexpected(loose.start() + loose[0].index("."))
+        parts = tuple(text.split("."))
+        keyword = next((part for part in parts if part in _LITERAL_KEYWORDS), None)
+        if keyword is not None:
+            raise self._keyword_in_key(keyword, text, start)
+        return _Key(parts)
+
+    def _call(self, node: ast.Call) -> ConditionSyntaxError:
+        call, inner = node, node.func
+        while isinstance(inner, ast.Call | ast.Attribute | ast.Subscript):  # the first call
+            if isinstance(inner, ast.Call):
+                call, inner = inner, inner.func
+            else:
+                inner = inner.value
+        start, end = self._span(call.func)
+        return self._error(
+            f"function calls are not allowed ({_shorten(self._source[start:end])!r} is called "
+            f"at position {start})"
+        )
+
+    # refusals
+
+    def _error(self, detail: str) -> ConditionSyntaxError:
+        return ConditionSyntaxError(f"condition {self._source!r}: {detail}")
+
+    def _token(self, position: int) -> str | None:
+        match = _TOKEN.match(self._source, position)
+        return match[0] if match else None
+
+    def _unexpected(self, position: int) -> ConditionSyntaxError:
+        token = self._token(position)
+        detail = f"unexpected {_found(token)} at position {position}"
+        hint = _HINTS.get(token or "")
+        return self._error(f"{detail} ({hint})" if hint else detail)
+
+    def _too_deep(self, position: int | None) -> ConditionSyntaxError:
+        where = "" if position is None else f" at position {position}"
+        return self._error(
+            f"nested too deeply{where} "
+            f"(the limit is {_MAX_DEPTH} levels of parentheses, 'not' and '-')"
+        )
+
+    def _malformed(self, start: int, run: str) -> ConditionSyntaxError:
+        detail = f"malformed number {_shorten(run)!r} at position {start}"
+        if re.search(r"\.(?![0-9])", run):
+            detail += " (a decimal point must be followed by digits)"
+        return self._error(detail)
+
+    def _keyword_in_key(self, word: str, key: str, start: int) -> ConditionSyntaxError:
+        return self._error(
+            f"{word!r} is a keyword and cannot be part of a key "
+            f"({_shorten(key)!r} at position {start})"
+        )
+
+    def _syntax_error(self, error: SyntaxError) -> ConditionSyntaxError:
+        """Python's syntax error told in the terms of this grammar, at the token it names."""
+        source, message = self._source, error.msg
+        position = len(source) if not error.offset else self._indent + error.offset - 1
+        rest = source[position:]
+        position = min(position + len(rest) - len(rest.lstrip()), len(source))
+        if message.startswith("too many nested"):
+            return self._too_deep(None)
+        if message.startswith("unterminated"):
+            return self._error(f"unterminated string starting at position {position}")
+        if message.startswith("'(' was never closed"):
+            if not _EXPECTS_OPERAND.search(source.rstrip()):
+                return self._error(
+                    f"expected ')' at position {len(source)} to close the '(' at position "
+                    f"{position}, found end of input"
+                )
+            position = len(source)  # `(a or`: what is missing first is a value
+        if "continuation character" in message:  # a backslash outside a string
+            return self._unexpected(source.rfind("\\", 0, position + 1))
+        before = source[:position].rstrip()
+        for at in (position, len(before) - 1) if before else (position,):
+            run_start, run = self._run(at)
+            if re.match(r"\.?[0-9]", run) and ("literal" in message or not _NUMBER.fullmatch(run)):
+                return self._malformed(run_start, run)
+        token = self._token(position)
+        if before.endswith("."):
+            if token is not None and token.split(".")[0] in _KEYWORDS:
+                run_start, run = self._run(position)
+                return self._keyword_in_key(token.split(".")[0], run, run_start)
+            return self._unexpected(len(before) - 1)
+        if before[-1:] in tuple("+*/%@&|^~"):  # an operator of Python's, waiting for its operand
+            return self._unexpected(len(before) - 1)
+        foreign = token is not None and not (
+            token in _OPERATORS or token[0] in "'\"" or _is_run_character(token[0])
+        )
+        if foreign or not _EXPECTS_OPERAND.search(before):
+            return self._unexpected(position)
+        return self._error(f"expected a value at position {position}, found {_found(token)}")
 
 
 # --- evaluation ----------------------------------------------------------------------------------

@@ -243,6 +243,71 @@ def test_nesting_within_the_length_limit_is_a_syntax_error_not_a_recursion_error
         parse_condition("(" * 499 + "x" + ")" * 499)
 
 
+@pytest.mark.parametrize("source", ["-" * 999 + "x", "not " * 249 + "x", "+" * 999 + "x"])
+def test_chains_deeper_than_python_s_own_parser_takes_are_a_syntax_error(source: str) -> None:
+    with pytest.raises(ConditionSyntaxError):
+        parse_condition(source)
+
+
+# --- where Python's expressions and the grammar part ---------------------------------------------
+# Python's parser reads conditions: what it reads otherwise than the grammar, or refuses, is pinned.
+
+
+@pytest.mark.parametrize(
+    ("source", "state"),
+    [
+        ("a ==\n  1 and\r\nb", {"a": 1, "b": True}),  # line breaks are whitespace
+        ("\t a == 1", {"a": 1}),  # so is an indent
+        ("pass and not from.in", {"pass": True, "from": {"in": False}}),  # Python's keywords
+        ("x == 007 and y == 00", {"x": 7, "y": 0}),  # leading zeros
+        ("ｘ == 1", {"ｘ": 1}),  # a name as written: Python would read it as x
+        ("x == 'é\n\x00'", {"x": "é\n\x00"}),  # any character in a string
+    ],
+)
+def test_python_s_refusals_and_readings_that_are_not_ours(
+    source: str, state: dict[str, Any]
+) -> None:
+    assert holds(source, state) is True
+
+
+@pytest.mark.parametrize(
+    ("source", "fragments"),
+    [
+        ("a in b", ["unexpected 'in' at position 2"]),
+        ("a is not None", ["unexpected 'is' at position 2"]),
+        ("x if y else z", ["unexpected 'if' at position 2"]),
+        ("x == 1 # note", ["unexpected '#' at position 7"]),
+        ("x == \\\n 1", ["unexpected '\\\\' at position 5"]),
+        ("x == 0x1F", ["malformed number '0x1F' at position 5"]),
+        ("x == 1_000", ["malformed number '1_000'"]),
+        ("x == 1j", ["malformed number '1j'"]),
+        ("x == 1and y", ["malformed number '1and'"]),
+        ("x == r'a'", ["string prefixes are not supported", "position 5"]),
+        ("x == f'{y}'", ["string prefixes are not supported"]),
+        ("x == '''a'''", ["unexpected \"'a'\" at position 7"]),
+        ("x == 'a' 'b'", ["unexpected \"'b'\" at position 9"]),
+        ("x == ...", ["unexpected '...' at position 5"]),
+        ("a . b == 1", ["unexpected '.' at position 2"]),
+        ("(a).b", ["position 3"]),
+        ("(a, b)", ["a tuple is not allowed", "position 0"]),
+        ("x == [1]", ["a list is not allowed", "position 5"]),
+        ("(x := 1)", ["an assignment is not allowed"]),
+        ("~a", ["unexpected '~' at position 0"]),
+        ("a ** 2", ["unexpected '*' at position 2", "arithmetic"]),
+        ("a + b + c", ["unexpected '+' at position 2"]),  # the first operator
+        ("a.b.c(1)", ["function calls are not allowed", "'a.b.c'"]),
+        ("x x\u00b2", ["unexpected", "position 2"]),
+    ],
+)
+def test_python_syntax_outside_the_grammar_is_refused(source: str, fragments: list[str]) -> None:
+    with pytest.raises(ConditionSyntaxError) as raised:
+        parse_condition(source)
+    message = str(raised.value)
+    assert message.startswith(f"condition {source!r}")
+    for fragment in fragments:
+        assert fragment in message
+
+
 # --- refusals at evaluation time -----------------------------------------------------------------
 
 
@@ -565,6 +630,32 @@ def test_any_text_parses_or_is_a_condition_syntax_error(text: str) -> None:
         assert str(error).startswith(f"condition {text!r}")
         return
     assert isinstance(condition, Condition) and condition.source == text
+    try:
+        assert isinstance(condition.evaluate(FUZZ_STATE), bool)
+    except ConditionError as error:
+        assert str(error).startswith(f"condition {text!r}: ")
+
+
+PYTHON_TOKENS = [
+    *TOKENS, "in", "is", "if", "else", "pass", "from", "#", "\n", "\\\n", "0x1", "1_0", "1j",
+    "007", "1.e3", "r'a'", "f'{a}'", "b'a'", "'''", "...", "**", "~", "{", "}", ":=", "é", "ｘ",
+    "²", "\x00", "\ud800", "\u00a0", "'é'",
+]  # fmt: skip
+any_texts = st.one_of(
+    st.text(st.characters(blacklist_categories=()), max_size=30),  # surrogates included
+    st.lists(st.sampled_from(PYTHON_TOKENS), max_size=15).map(" ".join),
+    st.lists(st.sampled_from(PYTHON_TOKENS), max_size=15).map("".join),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(any_texts)
+def test_any_unicode_text_parses_or_is_a_condition_syntax_error(text: str) -> None:
+    try:
+        condition = parse_condition(text)
+    except ConditionSyntaxError as error:
+        assert str(error).startswith(f"condition {text!r}")
+        return
     try:
         assert isinstance(condition.evaluate(FUZZ_STATE), bool)
     except ConditionError as error:
