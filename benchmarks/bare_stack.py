@@ -11,10 +11,10 @@ stack's ceiling as shipped); `--transport runcast` with `web.transport`, the Hyp
 messages without Hypercorn's per-message layers.
 
 `measure_ceiling` starts that server as a subprocess, spreads the connections over client processes
-("spawn" context, trio-websocket clients), warms every connection up (200 untimed frames on the same
-socket), then times one request per connection: from the start signal until every client process
-has counted all its frames. It reports frames/s and the CPU the server (utime + stime from /proc)
-and the client processes each used meanwhile.
+("spawn" context, the harness's lean client, `lean_ws`), warms every connection up (200 untimed
+frames on the same socket), then times one request per connection: from the start signal until
+every client process has counted all its frames. It reports frames/s and the CPU the server
+(utime + stime from /proc) and the client processes each used meanwhile.
 
     python -m benchmarks.bare_stack serve --port 8001 [--frame-bytes 200] [--transport hypercorn]
     python -m benchmarks.bare_stack measure [--connections 100] [--frames-per-connection 2000]
