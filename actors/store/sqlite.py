@@ -55,7 +55,6 @@ import trio
 from actors.events import RunInfo, RunStatus
 from actors.store.base import (
     AppendEvents,
-    CheckWritable,
     ClaimRun,
     CreateRun,
     FinishRun,
@@ -63,7 +62,6 @@ from actors.store.base import (
     RunRecord,
     SaveGraph,
     StorageFailed,
-    StoreError,
     StoreInUse,
     Write,
     WriteRefused,
