@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test bench clean
+.PHONY: install redis-server serve test bench clean
 
 install: $(STAMP)
 
@@ -18,7 +18,12 @@ $(STAMP): pyproject.toml
 serve: install
 	$(BIN)/runcast serve
 
-test: install
+# the Redis store's tests run against a real redis-server (7.0 or later), installed when missing
+redis-server:
+	@command -v redis-server >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+test: install redis-server
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 

@@ -20,6 +20,7 @@ import trio
 
 from actors.run import SMALLEST_MAX_RUN_EVENTS
 from actors.store import StoreInUse, parse_store_url
+from actors.supervisor import root_cause
 from web.demo import Demo, demo_tools
 from web.origins import parse_allowed_origins
 from web.server import Settings, serve
@@ -79,13 +80,13 @@ _non_negative_int.__name__ = "non-negative integer"
 _non_negative_float.__name__ = "non-negative number"
 _port.__name__ = "port"
 _run_event_limit.__name__ = f"integer of at least {SMALLEST_MAX_RUN_EVENTS}"
-_store_url.__name__ = "store ('memory' or 'sqlite:PATH')"
+_store_url.__name__ = "store ('memory', 'sqlite:PATH' or 'redis://HOST:PORT/DB')"
 _origins.__name__ = "origins (comma-separated http(s)://host[:port], or *)"
 
 OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("host", str, DEFAULTS.host, "address to bind (loopback by default)"),
     ("port", _port, DEFAULTS.port, "port to bind"),
-    ("store", _store_url, DEFAULTS.store, "'sqlite:PATH' (durable) or 'memory'"),
+    ("store", _store_url, DEFAULTS.store, "'sqlite:PATH' (durable), 'redis://HOST:PORT/DB' or 'memory'"),
     ("demo-step-delay", _non_negative_float, DEMO_DEFAULTS.step_delay,
      "seconds each step of the demo workflow takes (0 for benchmarks)"),
     ("demo-steps", _positive_int, DEMO_DEFAULTS.steps, "steps in the demo workflow"),
@@ -174,16 +175,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         )
     except* (StoreInUse, BindFailed) as refused:
-        sys.exit(f"runcast: {_first(refused)}")
+        sys.exit(f"runcast: {root_cause(refused)}")
 
-
-def _first(group: BaseExceptionGroup[Exception]) -> Exception:
-    """The first error of a group that may nest groups (nurseries wrap what they pass on)."""
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    assert isinstance(error, Exception)
-    return error
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Stores of run histories; `open_store` picks one from a URL such as `sqlite:./runcast.db`."""
+"""Stores of run histories; `open_store` picks one from a URL such as `sqlite:./runcast.db`,
+`memory` or `redis://127.0.0.1:6379/0`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from actors.store.base import (
     WriteRefused,
 )
 from actors.store.memory import MemoryStore, open_memory_store
+from actors.store.redis import RedisStore, open_redis_store
 from actors.store.sqlite import SQLiteStore, open_sqlite_store
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "FinishRun",
     "GraphRecord",
     "MemoryStore",
+    "RedisStore",
     "RunRecord",
     "SQLiteStore",
     "SaveGraph",
@@ -49,14 +52,19 @@ __all__ = [
 
 
 def parse_store_url(url: str) -> tuple[str, str]:
-    """`memory` -> ("memory", ""); `sqlite:PATH` -> ("sqlite", PATH). Anything else is refused
-    with a message that says what is accepted."""
+    """`memory` -> ("memory", ""); `sqlite:PATH` -> ("sqlite", PATH); `redis://HOST:PORT/DB` (or
+    `rediss://`) -> ("redis", the URL). Anything else is refused with a message that says what
+    is accepted."""
     if url == "memory":
         return "memory", ""
     kind, _, path = url.partition(":")
     if kind == "sqlite" and path:
         return "sqlite", path
-    raise ValueError(f"unknown store {url!r}: use 'memory' or 'sqlite:PATH'")
+    if kind in ("redis", "rediss") and path.startswith("//") and len(path) > 2:
+        return "redis", url
+    raise ValueError(
+        f"unknown store {url!r}: use 'memory', 'sqlite:PATH' or 'redis://HOST:PORT/DB'"
+    )
 
 
 @asynccontextmanager
@@ -65,6 +73,9 @@ async def open_store(url: str) -> AsyncIterator[Store]:
     if kind == "memory":
         async with open_memory_store() as memory:
             yield memory
-    else:
+    elif kind == "sqlite":
         async with open_sqlite_store(path) as sqlite:
             yield sqlite
+    else:
+        async with open_redis_store(path) as redis:
+            yield redis

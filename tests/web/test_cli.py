@@ -174,7 +174,7 @@ BAD_VALUES = [
     ("allowed-origins", "localhost:3000"),
     ("allowed-origins", "http://app.example/"),
     ("allowed-origins", "http://app.example,"),
-    ("store", "redis://localhost"),
+    ("store", "redis:localhost"),
     ("store", "sqlite:"),
     ("store", "postgres:db"),
     ("store", ""),

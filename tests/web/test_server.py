@@ -558,3 +558,32 @@ async def test_a_busy_port_is_one_line_and_leaves_the_store_untouched(tmp_path: 
         assert connection.execute("SELECT status, event_count FROM runs").fetchall() == [("RUNNING", 1)]
     finally:
         connection.close()
+
+
+# -- one node on the Redis store -----------------------------------------------------------------
+
+
+async def test_a_server_on_redis_runs_reconnects_and_replays_a_run_after_a_restart(
+    start_server: StartServer, redis_url: str
+) -> None:
+    """`--store redis://...` end to end on a real redis-server: a run read live, a reconnect
+    mid-run with catch-up, and after the server stopped, a new one replays it byte for byte."""
+    first = await start_server(store=redis_url, demo_step_delay=0.05)
+    async with ws_client(first.ws_url) as client:
+        run_id, started = await start_run(client)
+        live = [started]
+        await read_until_index(client, 5, live)
+    async with ws_client(first.ws_url) as client:
+        await client.send({"action": "reconnect", "run_id": run_id, "last_event_index": 5})
+        rest = await recv_raw_until_terminal(client)
+    assert json.loads(rest[0])["event"] in ("catch_up", "subscribed")
+    events = live[:6] + [frame for frame in rest if "event_index" in json.loads(frame)]
+    assert_contiguous(events, 0)
+    assert len(events) == DEMO_EVENTS
+    await first.stop()
+    second = await start_server(store=redis_url)
+    header, replay = await replay_raw(second.ws_url, run_id)
+    assert (header["event"], header["status"], header["total_events"]) == (
+        "replay", "COMPLETED", DEMO_EVENTS
+    )
+    assert replay == events

@@ -35,7 +35,9 @@ from actors.store import (
     parse_store_url,
 )
 from actors.store.memory import open_memory_store
+from actors.store.redis import open_redis_store
 from actors.store.sqlite import open_sqlite_store
+from tests.conftest import RedisServer
 
 # --- builders ----------------------------------------------------------------------------------
 
@@ -83,12 +85,21 @@ def sqlite_opener(directory: Path) -> AbstractAsyncContextManager[Store]:
     return open_sqlite_store(directory / f"store-{uuid.uuid4().hex}.db")
 
 
-OPENERS = {"memory": memory_opener, "sqlite": sqlite_opener}
-
-
-@pytest.fixture(params=list(OPENERS))
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def opener(request: pytest.FixtureRequest) -> Opener:
-    return OPENERS[request.param]
+    """Each store in turn; the Redis one on the session's redis-server, emptied for each use
+    (hypothesis calls the opener many times in one test)."""
+    if request.param == "memory":
+        return memory_opener
+    if request.param == "sqlite":
+        return sqlite_opener
+    server: RedisServer = request.getfixturevalue("redis_server")
+
+    def redis_opener(_: Path) -> AbstractAsyncContextManager[Store]:
+        server.flush()
+        return open_redis_store(server.url)
+
+    return redis_opener
 
 
 @pytest.fixture
@@ -505,20 +516,22 @@ async def test_interleaved_appends_read_back_in_order_without_gaps(
 # --- parse_store_url / open_store --------------------------------------------------------------
 
 
-def test_parse_store_url_accepts_memory_and_sqlite_path() -> None:
+def test_parse_store_url_accepts_memory_sqlite_path_and_redis_url() -> None:
+    assert parse_store_url("redis://127.0.0.1:6379/0") == ("redis", "redis://127.0.0.1:6379/0")
+    assert parse_store_url("rediss://cache.example:6380/2") == ("redis", "rediss://cache.example:6380/2")
     assert parse_store_url("memory") == ("memory", "")
     assert parse_store_url("sqlite:./runcast.db") == ("sqlite", "./runcast.db")
     assert parse_store_url("sqlite:/tmp/a:b.db") == ("sqlite", "/tmp/a:b.db")
 
 
 @pytest.mark.parametrize(
-    "url", ["", "sqlite", "sqlite:", "redis://localhost", "Memory", "memory:", "postgres:db"]
+    "url", ["", "sqlite", "sqlite:", "redis:", "redis://", "Memory", "memory:", "postgres:db"]
 )
 def test_parse_store_url_rejects_others_naming_what_is_accepted(url: str) -> None:
     with pytest.raises(ValueError) as raised:
         parse_store_url(url)
     message = str(raised.value)
-    assert "'memory'" in message and "'sqlite:PATH'" in message
+    assert "'memory'" in message and "'sqlite:PATH'" in message and "redis://HOST" in message
     assert repr(url) in message
 
 
