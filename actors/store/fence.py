@@ -53,6 +53,27 @@ def check(writes: Sequence[Write], current: Callable[[str], RunRecord | None]) -
     return {run_id: r for run_id, r in runs.items() if r is not None}
 
 
+def first_refusal(
+    writes: Sequence[Write], current: Callable[[str], RunRecord | None]
+) -> str | None:
+    """The fence's words for the first of `writes` that does not fit, or None: how a store
+    that checks the fence its own way (in SQL, in a Redis function) names what it refused."""
+    try:
+        check(writes, current)
+    except WriteRefused as refused:
+        return str(refused)
+    return None
+
+
+def runs_written(writes: Sequence[Write]) -> set[str]:
+    """The runs `writes` create or write."""
+    return {
+        write.record.info.run_id if isinstance(write, CreateRun) else write.run_id
+        for write in writes
+        if isinstance(write, CreateRun | AppendEvents | FinishRun | ClaimRun)
+    }
+
+
 def refusal(write: RunWrite, record: RunRecord | None) -> str | None:
     """Why `write` does not fit the run's `record`, or None."""
     run_id = write.run_id

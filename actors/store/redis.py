@@ -50,7 +50,7 @@ from actors.store.base import (
     Write,
     WriteRefused,
 )
-from actors.store.fence import check
+from actors.store.fence import first_refusal, runs_written
 from actors.supervisor import root_cause
 
 LIBRARY = """#!lua name=runcast
@@ -201,16 +201,8 @@ class RedisStore:
     async def _refusal(self, writes: Sequence[Write], reply: str) -> str:
         """The fence's words for the first write that does not fit, from the records as they
         are now; else the function's (a graph id that exists already)."""
-        records: dict[str, RunRecord | None] = {}
-        for write in writes:
-            if isinstance(write, CreateRun | AppendEvents | FinishRun | ClaimRun):
-                run_id = write.record.info.run_id if isinstance(write, CreateRun) else write.run_id
-                records[run_id] = await self.get_run(run_id)
-        try:
-            check(writes, records.__getitem__)
-        except WriteRefused as refused:
-            return str(refused)
-        return reply.removeprefix("REFUSED ")
+        records = {run_id: await self.get_run(run_id) for run_id in runs_written(writes)}
+        return first_refusal(writes, records.__getitem__) or reply.removeprefix("REFUSED ")
 
     async def _read(self, what: str, command: Any) -> Any:
         try:

@@ -66,7 +66,7 @@ from actors.store.base import (
     Write,
     WriteRefused,
 )
-from actors.store.fence import check
+from actors.store.fence import first_refusal
 
 log = logging.getLogger(__name__)
 
@@ -352,11 +352,7 @@ def _refusal(connection: sqlite3.Connection, writes: Sequence[Write], fallback: 
         ).fetchone()
         return None if row is None else _record(row)
 
-    try:
-        check(writes, current)
-    except WriteRefused as refused:
-        return str(refused)
-    return fallback or "the commit did not fit the store"
+    return first_refusal(writes, current) or fallback or "the commit did not fit the store"
 
 
 def _checkpoint(connection: sqlite3.Connection) -> None:
