@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -31,3 +32,16 @@ def wait_for_health(url: str, server: subprocess.Popen[bytes], timeout: float = 
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"runcast serve did not answer {url} within {timeout} s")
+
+
+def stop_cleanly(server: subprocess.Popen[bytes], what: str) -> None:
+    """SIGTERM to a server started with `stderr=subprocess.PIPE`: it must exit 0 within 20 s,
+    with no traceback on stderr."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = server.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        raise AssertionError(f"{what} did not stop within 20 s of SIGTERM") from None
+    assert server.returncode == 0, stderr.decode(errors="replace")
+    assert b"Traceback" not in stderr, stderr.decode(errors="replace")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import trio
 
 from tests.conftest import StartServer
-from tests.processes import wait_for_health
+from tests.processes import stop_cleanly, wait_for_health
 from web.demo import Demo
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -96,14 +95,7 @@ def test_own_server_example_serves_its_workflow_and_tool(tmp_path: Path) -> None
         with urllib.request.urlopen(f"{base}/graph/tools", timeout=10) as response:
             tools = json.load(response)["tools"]
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = server.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise AssertionError("the example server did not stop within 20 s of SIGTERM") from None
-    assert server.returncode == 0, stderr.decode(errors="replace")
-    assert b"Traceback" not in stderr, stderr.decode(errors="replace")
+        stop_cleanly(server, "the example server")
     assert [w["id"] for w in workflows] == ["shout"]
     assert tools == [
         {"name": "word_count", "description": "Count the words of `text`.", "params": ["minimum"]}

@@ -5,7 +5,6 @@ they print must be an OK line."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import port_is_free, wait_for_health
+from tests.processes import port_is_free, stop_cleanly, wait_for_health
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO.parent / "shared" / "seeds"
@@ -39,14 +38,7 @@ def runcast_on_7777(tmp_path: Path) -> Iterator[None]:
         wait_for_health(f"http://127.0.0.1:{PORT}/health", server)
         yield
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = server.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise AssertionError("runcast serve did not stop within 20 s of SIGTERM") from None
-    assert server.returncode == 0, stderr.decode(errors="replace")
-    assert b"Traceback" not in stderr, stderr.decode(errors="replace")
+        stop_cleanly(server, "runcast serve")
 
 
 def test_seed_scripts_print_only_ok_lines(runcast_on_7777: None) -> None:
