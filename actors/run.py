@@ -229,8 +229,7 @@ class RunActor:
             except StorageFailed as failure:
                 if self.log.lost is None:
                     log.error("run %s is lost until the store takes its end: %s", self.run_id, failure)
-                self.log.lose(failure)
-                self.log.crashed()
+                self.log.lose(failure)  # the failed commit left the log BROKEN: adopt again
                 await trio.sleep(retry)
                 retry = min(retry * 2, CLOSE_RETRY_LAST)
         self.log.found()
