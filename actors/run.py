@@ -58,6 +58,7 @@ from actors.store.base import (
     AppendEvents,
     ClaimRun,
     FinishRun,
+    OwnershipLost,
     RunRecord,
     StorageFailed,
     Store,
@@ -141,6 +142,8 @@ def crash_fields(crash: Exception) -> dict[str, Any]:
     """The `WorkflowError` of a run whose actor crashed with `crash`."""
     if isinstance(crash, StorageFailed):
         return {"error": f"storage failed: {crash}", "reason": "storage"}
+    if isinstance(crash, OwnershipLost):
+        return {"error": f"interrupted: {crash}", "reason": "interrupted"}
     return {"error": f"run actor crashed: {type(crash).__name__}: {crash}", "reason": "crashed"}
 
 

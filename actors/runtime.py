@@ -12,6 +12,7 @@ then cancel what is left.
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -47,7 +48,15 @@ from actors.run import (
 )
 from actors.runlog import IndexBeyondRun
 from actors.stats import RuntimeStats
-from actors.store.base import CheckWritable, RunRecord, StorageFailed, Store
+from actors.store.base import (
+    CancelRequested,
+    CheckWritable,
+    RunRecord,
+    SharedStore,
+    StorageFailed,
+    Store,
+    WriteRefused,
+)
 from actors.supervisor import ChildSpec, Restart, Supervisor
 from actors.timer import Timer, installed
 from actors.workflows.catalog import WorkflowCatalog, WorkflowDefinition
@@ -219,6 +228,8 @@ class Runtime:
         record = await self.store.get_run(run_id)
         if record is None:
             raise UnknownRun(run_id)
+        if isinstance(self.store, SharedStore) and not record.status.finished:
+            return await self._watch(self.store, record, start)
         count = record.event_count
         if not record.status.finished:
             count = await self.store.count_events(run_id)
@@ -226,24 +237,54 @@ class Runtime:
                 raise IndexBeyondRun(run_id, start - 1, count)
         return Snapshot(run_id, record.status, count, 0, None, None)
 
+    async def _watch(self, store: SharedStore, record: RunRecord, start: int) -> Snapshot:
+        """A run another node holds: its live events through the store, subscribed before the
+        record is read again (the history up to that count comes from the store)."""
+        run_id = record.info.run_id
+        feed = await store.watch(run_id, self._registry.feed_capacity)
+        try:
+            found = await self.store.get_run(run_id)
+            assert found is not None  # a run's record is never removed
+            if start > found.event_count:
+                raise IndexBeyondRun(run_id, start - 1, found.event_count)
+        except BaseException:
+            feed.close()
+            raise
+        if found.status.finished:
+            feed.close()
+            return Snapshot(run_id, found.status, found.event_count, 0, None, None)
+        return Snapshot(run_id, found.status, found.event_count, 0, None, feed)
+
     async def cancel(self, run_id: str, reason: str = "cancelled by request") -> CancelOutcome:
-        """Ask a run to stop; it ends with `WorkflowCancelled` then `WorkflowCompleted`."""
-        address: Address[RunMessage] | None = await self._ask_registry(
-            lambda reply: Lookup(run_id, reply)
-        )
-        if address is not None:
-            try:
-                answer: tuple[bool, RunStatus] = await address.ask(
-                    lambda reply: Cancel(reason, reply)
-                )
-            except ActorGone:
-                pass
-            else:
-                return CancelOutcome(run_id, *answer)
+        """Ask a run to stop; it ends with `WorkflowCancelled` then `WorkflowCompleted`. A run
+        another node of a shared store holds is asked through the store."""
+        outcome = await self.cancel_here(run_id, reason)
+        if outcome is not None:
+            return outcome
         record = await self.store.get_run(run_id)
         if record is None:
             raise UnknownRun(run_id)
+        if isinstance(self.store, SharedStore) and not record.status.finished:
+            cancelling = await self.store.request_cancel(run_id, reason)
+            return CancelOutcome(run_id, cancelling, record.status)
         return CancelOutcome(run_id, False, record.status)
+
+    async def cancel_here(self, run_id: str, reason: str) -> CancelOutcome | None:
+        """Cancel `run_id` if a run actor of this node holds it; None if none does."""
+        address: Address[RunMessage] | None = await self._ask_registry(
+            lambda reply: Lookup(run_id, reply)
+        )
+        if address is None:
+            return None
+        try:
+            answer: tuple[bool, RunStatus] = await address.ask(lambda reply: Cancel(reason, reply))
+        except ActorGone:
+            return None
+        return CancelOutcome(run_id, *answer)
+
+    async def cancel_all(self, reason: str) -> int:
+        """Cancel every run this node holds; how many."""
+        return await self._ask_registry(lambda reply: CancelAll(reason, reply))
 
     async def get_run(self, run_id: str) -> RunRecord:
         actor = self._registry.live.get(run_id)
@@ -282,28 +323,60 @@ class Runtime:
         with trio.move_on_after(grace):
             await self._registry.wait_until_idle()
         if self._registry.live:
-            count: int = await self._ask_registry(lambda reply: CancelAll(SHUTDOWN_REASON, reply))
+            count = await self.cancel_all(SHUTDOWN_REASON)
             log.info("shutdown: cancelled %d running runs", count)
         with trio.move_on_after(CANCELLED_RUNS_DEADLINE):
             await self._registry.wait_until_idle()
 
 
 async def close_interrupted_runs(store: Store) -> int:
-    """Give each run a previous process left RUNNING its terminal event at the store's next
-    index for it, taking it over from the writer that left it; returns how many. Raises
-    StorageFailed when the store cannot write."""
+    """Give each run a previous process left RUNNING (in a shared store: each run whose owner's
+    lease is gone) its terminal event at the store's next index for it, taking it over from the
+    writer that left it; returns how many. A run another node closes first is left to it.
+    Raises StorageFailed when the store cannot write."""
     closed = 0
+    shared = isinstance(store, SharedStore)
+    error = (
+        "interrupted: the node running it stopped or lost its lease" if shared
+        else "interrupted: the server stopped while this run was running"
+    )
     for record in await store.unfinished_runs():
-        writes = closing_writes(
-            record,
-            error="interrupted: the server stopped while this run was running",
-            reason="interrupted",
-        )
-        await store.commit(writes)
+        try:
+            await store.commit(closing_writes(record, error=error, reason="interrupted"))
+        except WriteRefused:
+            continue  # another node took it over first, or its writer came back
         closed += 1
     if closed:
-        log.info("closed %d runs interrupted by the previous shutdown", closed)
+        log.info("closed %d interrupted runs", closed)
     return closed
+
+
+async def sweep_orphaned_runs(store: SharedStore) -> None:
+    """Every node of a shared store closes the runs whose owner's lease is gone, every
+    `sweep_period` seconds (jittered, so that nodes spread their sweeps)."""
+    while True:
+        await trio.sleep(store.sweep_period * random.uniform(0.5, 1.0))
+        try:
+            await close_interrupted_runs(store)
+        except StorageFailed as failure:
+            log.warning("could not sweep for interrupted runs: %s", failure)
+
+
+async def heed_notices(store: SharedStore, runtime: Runtime) -> None:
+    """Act on what the store tells this node: cancel the runs other nodes asked it to; when
+    its lease was lost, stop every run it holds (their writes are refused; each is closed)."""
+    async for notice in store.notices():
+        if isinstance(notice, CancelRequested):
+            try:
+                await runtime.cancel_here(notice.run_id, notice.reason)
+            except RuntimeClosing:
+                return
+        else:
+            log.error("%s: stopping its %d runs", notice.why, runtime.live_runs)
+            try:
+                await runtime.cancel_all(notice.why)
+            except RuntimeClosing:
+                return
 
 
 @asynccontextmanager
@@ -339,6 +412,9 @@ async def open_runtime(
             with installed(timer):  # for the registry, and so for the runs it starts
                 root.start_child(ChildSpec("registry", registry.run, restart=Restart.PERMANENT))
             runtime = Runtime(store, catalog, registry)
+            if isinstance(store, SharedStore):
+                nursery.start_soon(sweep_orphaned_runs, store)
+                nursery.start_soon(heed_notices, store, runtime)
             try:
                 yield runtime
             finally:

@@ -19,7 +19,7 @@ from typing import Any
 import trio
 
 from actors.run import SMALLEST_MAX_RUN_EVENTS
-from actors.store import StoreInUse, parse_store_url
+from actors.store import StorageFailed, StoreInUse, parse_store_url
 from actors.supervisor import root_cause
 from web.demo import Demo, demo_tools
 from web.origins import parse_allowed_origins
@@ -52,6 +52,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(text)
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -78,6 +85,7 @@ def _origins(text: str) -> tuple[str, ...]:
 _positive_int.__name__ = "positive integer"
 _non_negative_int.__name__ = "non-negative integer"
 _non_negative_float.__name__ = "non-negative number"
+_positive_float.__name__ = "positive number"
 _port.__name__ = "port"
 _run_event_limit.__name__ = f"integer of at least {SMALLEST_MAX_RUN_EVENTS}"
 _store_url.__name__ = "store ('memory', 'sqlite:PATH' or 'redis://HOST:PORT/DB')"
@@ -106,6 +114,15 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("allowed-origins", _origins, DEFAULTS.allowed_origins,
      "origins of browser pages that may use the server, comma-separated, or * for any; "
      "by default http(s) on 127.0.0.1, localhost and [::1] at the server's port"),
+    ("node-id", str, None, "this node's name among the nodes sharing a Redis store, in logs and"
+     " ownership (default: host name and port)"),
+    ("lease-ttl", _positive_float, DEFAULTS.lease_ttl,
+     "seconds a node's lease in Redis lasts unless renewed: a node that dies has its runs closed"
+     " by the others this long after"),
+    ("lease-renew", _positive_float, DEFAULTS.lease_renew,
+     "seconds between renewals of the lease, and between sweeps for runs of dead nodes"),
+    ("retention", _positive_float, DEFAULTS.retention,
+     "seconds a finished run stays replayable in a Redis store (default: for ever)"),
     ("log-level", str, "INFO", "DEBUG, INFO, WARNING or ERROR"),
 ]
 
@@ -142,7 +159,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
         graph_max_iterations=args.graph_max_iterations,
         max_run_events=args.max_run_events,
         allowed_origins=args.allowed_origins,
+        node_id=args.node_id or None,
+        lease_ttl=args.lease_ttl,
+        lease_renew=args.lease_renew,
+        retention=args.retention,
     )
+
+
+def check_settings(settings: Settings) -> str | None:
+    """What is wrong with settings that are each fine on their own, or None."""
+    if settings.retention is not None and parse_store_url(settings.store)[0] != "redis":
+        return "--retention applies to a redis:// store only (the others keep histories for ever)"
+    try:
+        settings.node()
+    except ValueError as wrong:
+        return f"--node-id, --lease-ttl, --lease-renew: {wrong}"
+    return None
 
 
 def demo_from(args: argparse.Namespace) -> Demo:
@@ -163,18 +195,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not isinstance(level, int):
         sys.exit(f"runcast: --log-level must be DEBUG, INFO, WARNING or ERROR, got {args.log_level!r}")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_from(args)
+    wrong = check_settings(settings)
+    if wrong is not None:
+        sys.exit(f"runcast: {wrong}")
     tune_interpreter()
     try:
         trio.run(
             partial(
                 serve,
-                settings_from(args),
+                settings,
                 _until_signalled,
                 catalog=demo_from(args).catalog(),
                 tools=demo_tools(),
             )
         )
-    except* (StoreInUse, BindFailed) as refused:
+    except* (StoreInUse, BindFailed, StorageFailed) as refused:
         sys.exit(f"runcast: {root_cause(refused)}")
 
 

@@ -13,6 +13,7 @@ durable), let each socket send what its runs emitted and close it (1001), then c
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import cast
 
@@ -23,6 +24,8 @@ from hypercorn.typing import Framework
 
 from actors import WorkflowCatalog, open_runtime, open_store
 from actors.graphs import Graphs
+from actors.store import NodeSettings
+from actors.store.redis_lease import DEFAULT_LEASE_RENEW, DEFAULT_LEASE_TTL
 from actors.workflows.tools import ToolRegistry
 from web.app import create_app
 from web.shutdown import graceful_timeout
@@ -54,6 +57,17 @@ class Settings:
     # origins of browser pages that may use the server (web.origins); None: the loopback origins
     # of the server's own port
     allowed_origins: tuple[str, ...] | None = None
+    # a store several nodes share (Redis): this node's name (None: host name and port), its
+    # lease, and how long finished runs stay replayable (None: for ever)
+    node_id: str | None = None
+    lease_ttl: float = DEFAULT_LEASE_TTL
+    lease_renew: float = DEFAULT_LEASE_RENEW
+    retention: float | None = None
+
+    def node(self) -> NodeSettings:
+        return NodeSettings(
+            self.node_id or f"{socket.gethostname()}:{self.port}", self.lease_ttl, self.lease_renew
+        )
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -85,7 +99,7 @@ async def serve(
     (`StoreInUse` if another process has it); then the port is bound (`BindFailed`), before
     the runtime closes the runs a previous process left running."""
     config = hypercorn_config(settings)
-    async with open_store(settings.store) as store:
+    async with open_store(settings.store, node=settings.node(), retention=settings.retention) as store:
         sockets = bind(config)
         try:
             async with open_runtime(

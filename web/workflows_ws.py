@@ -13,7 +13,9 @@ every few tries.
 A run the store cannot end (`RunLost`: it cannot write, see `actors.run`) gets an error frame with
 its `run_id` naming the storage problem, and its pump ends; a socket left following no run then is
 closed with 1011. While the store cannot write, `start-workflow` is refused with an error frame
-that says so.
+that says so. A follow that the store cannot serve (Redis gone: the live stream is interrupted)
+gets such a frame too and ends the same way; the client reconnects later from its last index. A
+run whose history is gone (`--retention`) gets an error frame saying so.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from actors import (
 )
 from actors.excerpt import excerpt
 from actors.follow import Follow
+from actors.store import HistoryGone, StorageFailed
 from web import protocol
 from web.asgi_websocket import WebSocketLike
 from web.closing import close_handshake
@@ -119,9 +122,14 @@ class WorkflowSocket:
         try:
             await self._answer(command, nursery)
         except (
-            UnknownWorkflow, UnknownRun, IndexBeyondRun, RuntimeClosing, StoreUnavailable, RunLost
+            UnknownWorkflow, UnknownRun, IndexBeyondRun, RuntimeClosing, StoreUnavailable, RunLost,
+            HistoryGone,
         ) as refused:
             await self.websocket.send(protocol.error(str(refused)))
+        except StorageFailed as failure:
+            await self.websocket.send(
+                protocol.error(f"the store cannot be read, try again later: {failure}")
+            )
         except Exception as failure:
             log.exception("error while handling %r", command)
             problem = excerpt(str(failure))  # the text of any exception may hold the command's
@@ -203,10 +211,20 @@ class WorkflowSocket:
                 for opening in framing.opening():
                     await self.websocket.send(opening)
                 await follow.stream_batches(send_events)
+        except HistoryGone as gone:
+            await self.websocket.send(protocol.run_error(follow.run_id, str(gone)))
         except RunLost as lost:
             await self.websocket.send(protocol.run_error(follow.run_id, str(lost)))
             if self._pumps.keys() <= {follow.run_id}:
                 self._end(1011, "run lost: the store cannot write")
+        except StorageFailed as failure:
+            interrupted = (
+                f"the live stream of run {follow.run_id} is interrupted: {failure}; reconnect"
+                " later with the last event index seen"
+            )
+            await self.websocket.send(protocol.run_error(follow.run_id, interrupted))
+            if self._pumps.keys() <= {follow.run_id}:
+                self._end(1011, "the store cannot be read")
         except Exception as failure:
             log.exception("pump of run %s failed", follow.run_id)
             await self.websocket.send(

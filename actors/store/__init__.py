@@ -14,8 +14,11 @@ from actors.store.base import (
     CreateRun,
     FinishRun,
     GraphRecord,
+    HistoryGone,
+    OwnershipLost,
     RunRecord,
     SaveGraph,
+    SharedStore,
     StorageFailed,
     Store,
     StoreError,
@@ -25,6 +28,7 @@ from actors.store.base import (
 )
 from actors.store.memory import MemoryStore, open_memory_store
 from actors.store.redis import RedisStore, open_redis_store
+from actors.store.redis_lease import NodeSettings
 from actors.store.sqlite import SQLiteStore, open_sqlite_store
 
 __all__ = [
@@ -35,11 +39,15 @@ __all__ = [
     "CreateRun",
     "FinishRun",
     "GraphRecord",
+    "HistoryGone",
+    "OwnershipLost",
     "MemoryStore",
+    "NodeSettings",
     "RedisStore",
     "RunRecord",
     "SQLiteStore",
     "SaveGraph",
+    "SharedStore",
     "StorageFailed",
     "Store",
     "StoreError",
@@ -68,7 +76,12 @@ def parse_store_url(url: str) -> tuple[str, str]:
 
 
 @asynccontextmanager
-async def open_store(url: str) -> AsyncIterator[Store]:
+async def open_store(
+    url: str, *, node: NodeSettings | None = None, retention: float | None = None
+) -> AsyncIterator[Store]:
+    """The store of `url`. `node` names this node and its lease, and `retention` (seconds, None
+    for ever) is how long a finished run's history is kept, in a store several nodes share
+    (Redis); the other stores are one process's and keep histories for ever."""
     kind, path = parse_store_url(url)
     if kind == "memory":
         async with open_memory_store() as memory:
@@ -77,5 +90,5 @@ async def open_store(url: str) -> AsyncIterator[Store]:
         async with open_sqlite_store(path) as sqlite:
             yield sqlite
     else:
-        async with open_redis_store(path) as redis:
+        async with open_redis_store(path, node, retention=retention) as redis:
             yield redis

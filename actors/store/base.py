@@ -14,16 +14,25 @@ still running. An incarnation that takes a run over (recovery after a crash, the
 interrupted by a stopped server) first commits `ClaimRun` with the next epoch, in the same commit
 as its own writes: from then on every write of an older incarnation is refused, however late it
 arrives. A store that cannot write at all raises `StorageFailed` instead.
+
+A store several nodes share (`SharedStore`, the Redis store) adds ownership to the fence: each
+run is written by the node that created it, while that node holds its lease; a node whose lease
+lapsed (it was paused, or cut off from the store) has its writes refused (`OwnershipLost`), and
+any node may claim a run whose owner's lease is gone. Its other nodes follow a run live through
+the store (`watch`), ask its owner to cancel it (`request_cancel`), and hear what concerns them
+as `Notice`s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import attrs
+import trio
 
 from actors.events import RunInfo, RunStatus
+from actors.feed import Feed
 
 
 FIRST_EPOCH = 1  # the epoch of the incarnation that creates a run
@@ -113,6 +122,23 @@ class WriteRefused(StoreError):
     store itself is fine."""
 
 
+class OwnershipLost(WriteRefused):
+    """A shared store refused a write of a node that no longer holds the run: the node's lease
+    lapsed (it was paused or cut off from the store for longer than the lease), or another node
+    has taken the run over."""
+
+
+class HistoryGone(LookupError):
+    """The run's history is no longer kept (it finished longer ago than the retention)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"the history of run {run_id} is gone: it finished longer ago than the server keeps"
+            " histories (--retention)"
+        )
+        self.run_id = run_id
+
+
 class StorageFailed(StoreError):
     """The store could not write: the disk is full, an I/O error, the store is closed. The
     message names the store's own error."""
@@ -142,3 +168,43 @@ class Store(Protocol):
         """Runs whose status is still RUNNING: at start-up these were interrupted."""
 
     async def get_graph(self, graph_id: str) -> GraphRecord | None: ...
+
+
+@attrs.frozen
+class CancelRequested:
+    """Another node asked this one, the run's owner, to cancel it."""
+
+    run_id: str
+    reason: str
+
+
+@attrs.frozen
+class LeaseLost:
+    """This node's lease lapsed: the runs it owned are no longer its to write (another node
+    closes them); it holds a new lease from now on."""
+
+    why: str
+
+
+Notice = CancelRequested | LeaseLost
+
+
+@runtime_checkable
+class SharedStore(Store, Protocol):
+    """A store several nodes share. `unfinished_runs` gives the running runs whose owner's lease
+    is gone (at start-up, those this node left when it stopped), for any node to close; a node
+    looks for them every `sweep_period` seconds."""
+
+    node_id: str
+    sweep_period: float
+
+    async def watch(self, run_id: str, capacity: int) -> Feed:
+        """A feed of the events of `run_id` committed from now on (by whichever node), taken
+        before the caller reads the run's history. Raises StorageFailed."""
+
+    async def request_cancel(self, run_id: str, reason: str) -> bool:
+        """Ask the owner of the running `run_id` to cancel it; whether this request did (False:
+        the run is finished, unknown, or being cancelled). Raises StorageFailed."""
+
+    def notices(self) -> trio.MemoryReceiveChannel[Notice]:
+        """What concerns this node: cancel requests for its runs, the loss of its lease."""

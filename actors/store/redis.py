@@ -26,24 +26,32 @@ is sent again after all.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+import math
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import coredis
 import orjson
+import trio
 from coredis.exceptions import RedisError, ResponseError
 from coredis.retry import NoRetryPolicy
 
 from actors.events import RunInfo, RunStatus
+from actors.feed import Feed
 from actors.store.base import (
     AppendEvents,
+    CancelRequested,
     CheckWritable,
     ClaimRun,
     CreateRun,
     FinishRun,
     GraphRecord,
+    HistoryGone,
+    LeaseLost,
+    Notice,
+    OwnershipLost,
     RunRecord,
     SaveGraph,
     StorageFailed,
@@ -51,34 +59,61 @@ from actors.store.base import (
     WriteRefused,
 )
 from actors.store.fence import first_refusal, runs_written
+from actors.store.redis_channels import RunChannels
+from actors.store.redis_lease import NodeLease, NodeSettings
 from actors.supervisor import root_cause
+
+T = TypeVar("T")
 
 LIBRARY = """#!lua name=runcast
 
--- rc_commit(payload): the writes of one commit, as JSON, checked all first, then applied.
 local function refuse(what)
   return redis.error_reply('REFUSED ' .. what)
 end
 
+local function node_of(token)
+  return string.match(token, '^(.*)#[^#]*$')
+end
+
+-- rc_commit(payload): the writes of one commit, as JSON, checked all first, then applied; the
+-- events of each run are then published on its channel.
 local function commit(keys, args)
-  local writes = cjson.decode(args[1])
+  local call = cjson.decode(args[1])
+  local me, writes = call.token, call.writes
+  local leases = {}
+  local function alive(token)
+    if not token then return false end
+    if leases[token] == nil then
+      leases[token] = redis.call('GET', 'rc:node:' .. node_of(token)) == token
+    end
+    return leases[token]
+  end
   local runs = {}
   local function run(id)
     if runs[id] == nil then
-      local r = redis.call('HMGET', 'rc:run:' .. id, 'status', 'epoch', 'event_count')
+      local r = redis.call('HMGET', 'rc:run:' .. id, 'status', 'epoch', 'event_count', 'owner')
       if r[1] then
-        runs[id] = {status = r[1], epoch = tonumber(r[2]), count = tonumber(r[3])}
+        runs[id] = {status = r[1], epoch = tonumber(r[2]), count = tonumber(r[3]), owner = r[4] or nil}
       else
         runs[id] = false
       end
     end
     return runs[id]
   end
+  local function stored(w)  -- an identical retry of the events just before the run's next one
+    local got = redis.call('XRANGE', 'rc:ev:' .. w.id, w.first .. '-1', '+', 'COUNT', #w.frames)
+    if #got ~= #w.frames then return false end
+    for i, entry in ipairs(got) do
+      if entry[2][2] ~= w.frames[i] then return false end
+    end
+    return true
+  end
   local graphs = {}
   for _, w in ipairs(writes) do
     if w.k == 'create' then
       if run(w.id) then return refuse('run ' .. w.id .. ' exists') end
-      runs[w.id] = {status = 'RUNNING', epoch = w.epoch, count = 0}
+      if not alive(me) then return refuse('lease') end
+      runs[w.id] = {status = 'RUNNING', epoch = w.epoch, count = 0, owner = me, claimed = true}
     elseif w.k == 'graph' then
       if graphs[w.id] or redis.call('EXISTS', 'rc:graph:' .. w.id) == 1 then
         return refuse('graph ' .. w.id .. ' already exists')
@@ -89,38 +124,69 @@ local function commit(keys, args)
       if not r or r.status ~= 'RUNNING' then return refuse('run ' .. w.id) end
       if w.k == 'claim' then
         if w.epoch ~= r.epoch + 1 then return refuse('run ' .. w.id) end
-        r.epoch = w.epoch
+        if r.owner ~= me and alive(r.owner) then return refuse('held ' .. w.id) end
+        r.epoch, r.from, r.owner, r.claimed = w.epoch, r.owner, me, true
+      elseif r.owner ~= me or not (r.claimed or alive(me)) then
+        return refuse('lease ' .. w.id)
       elseif w.epoch ~= r.epoch then
         return refuse('run ' .. w.id)
       elseif w.k == 'append' then
-        if w.first ~= r.count then return refuse('run ' .. w.id) end
-        r.count = r.count + #w.frames
+        if w.first == r.count then
+          r.count = r.count + #w.frames
+        elseif w.first >= 0 and #w.frames > 0 and w.first + #w.frames == r.count and stored(w) then
+          w.retry = true
+        else
+          return refuse('run ' .. w.id)
+        end
       else
         if w.count ~= r.count then return refuse('run ' .. w.id) end
         r.status = w.status
       end
     end
   end
+  local published, order = {}, {}
+  local function batch(id, first)
+    if not published[id] then
+      published[id] = {first = first, frames = {}, ended = 0}
+      table.insert(order, id)
+    end
+    return published[id]
+  end
   for _, w in ipairs(writes) do
     local key = 'rc:run:' .. (w.id or '')
     if w.k == 'create' then
       redis.call('HSET', key, 'workflow_id', w.workflow_id, 'workflow_name', w.workflow_name,
         'session_id', w.session_id, 'message', w.message, 'status', 'RUNNING',
-        'created_at', w.created_at, 'event_count', 0, 'epoch', w.epoch)
+        'created_at', w.created_at, 'event_count', 0, 'epoch', w.epoch,
+        'owner', me, 'node', node_of(me))
       if w.user_id ~= cjson.null then redis.call('HSET', key, 'user_id', w.user_id) end
       redis.call('ZADD', 'rc:runs:RUNNING', w.created_at, w.id)
+      redis.call('SADD', 'rc:owned:' .. me, w.id)
+      redis.call('SADD', 'rc:owners', me)
     elseif w.k == 'append' then
-      for i, frame in ipairs(w.frames) do
-        redis.call('XADD', 'rc:ev:' .. w.id, (w.first + i - 1) .. '-1', 'f', frame)
+      if not w.retry then
+        local frames = batch(w.id, w.first).frames
+        for i, frame in ipairs(w.frames) do
+          redis.call('XADD', 'rc:ev:' .. w.id, (w.first + i - 1) .. '-1', 'f', frame)
+          table.insert(frames, frame)
+        end
+        redis.call('HINCRBY', key, 'event_count', #w.frames)
       end
-      redis.call('HINCRBY', key, 'event_count', #w.frames)
     elseif w.k == 'finish' then
       local created = redis.call('HGET', key, 'created_at')
       redis.call('HSET', key, 'status', w.status, 'finished_at', w.finished_at)
       redis.call('ZREM', 'rc:runs:RUNNING', w.id)
       redis.call('ZADD', 'rc:runs:' .. w.status, created, w.id)
+      redis.call('SREM', 'rc:owned:' .. runs[w.id].owner, w.id)
+      if call.retention_ms > 0 then
+        redis.call('PEXPIRE', 'rc:ev:' .. w.id, call.retention_ms)
+      end
+      batch(w.id, w.count).ended = 1
     elseif w.k == 'claim' then
-      redis.call('HSET', key, 'epoch', w.epoch)
+      redis.call('HSET', key, 'epoch', w.epoch, 'owner', me, 'node', node_of(me))
+      if runs[w.id].from then redis.call('SREM', 'rc:owned:' .. runs[w.id].from, w.id) end
+      redis.call('SADD', 'rc:owned:' .. me, w.id)
+      redis.call('SADD', 'rc:owners', me)
     elseif w.k == 'graph' then
       redis.call('HSET', 'rc:graph:' .. w.id, 'name', w.name, 'definition', w.definition,
         'created_at', w.created_at)
@@ -128,10 +194,45 @@ local function commit(keys, args)
       redis.call('SET', 'rc:writable', w.at)
     end
   end
+  for _, id in ipairs(order) do
+    local b = published[id]
+    redis.call('PUBLISH', 'rc:ch:' .. id,
+      b.first .. ' ' .. b.ended .. '\\n' .. table.concat(b.frames, '\\n'))
+  end
+  return 'OK'
+end
+
+-- rc_cancel(run_id, reason): ask the owner of a running run to cancel it.
+local function cancel(keys, args)
+  local id, reason = args[1], args[2]
+  local key = 'rc:run:' .. id
+  local r = redis.call('HMGET', key, 'status', 'owner')
+  if not r[1] then return 'UNKNOWN' end
+  if r[1] ~= 'RUNNING' then return r[1] end
+  if redis.call('HSETNX', key, 'cancel', reason) == 0 then return 'RUNNING' end
+  if r[2] then redis.call('PUBLISH', 'rc:ctl:' .. r[2], id .. '\\n' .. reason) end
+  return 'CANCELLING'
+end
+
+-- rc_lease(mode, node, token, ttl_ms): a node's lease, `rc:node:<node>` holding its token.
+local function lease(keys, args)
+  local mode, key, token = args[1], 'rc:node:' .. args[2], args[3]
+  if mode == 'acquire' then
+    if redis.call('SET', key, token, 'NX', 'PX', args[4]) then return 'OK' end
+    return 'HELD'
+  end
+  if redis.call('GET', key) ~= token then return 'LOST' end
+  if mode == 'renew' then
+    redis.call('PEXPIRE', key, args[4])
+  else
+    redis.call('DEL', key)
+  end
   return 'OK'
 end
 
 redis.register_function('rc_commit', commit)
+redis.register_function('rc_cancel', cancel)
+redis.register_function('rc_lease', lease)
 """
 
 
@@ -176,20 +277,53 @@ def _record(run_id: str, fields: Mapping[str, str]) -> RunRecord:
 
 
 class RedisStore:
-    def __init__(self, client: coredis.Redis[str], url: str) -> None:
+    def __init__(
+        self,
+        client: coredis.Redis[str],
+        url: str,
+        lease: NodeLease,
+        channels: RunChannels,
+        retention: float | None,
+    ) -> None:
         self._redis = client
         self.url = url
+        self.lease = lease
+        self.channels = channels
+        self.retention = retention
         self._closed = False
+        self._notices, self._notices_out = trio.open_memory_channel[Notice](math.inf)
+
+    @property
+    def node_id(self) -> str:
+        return self.lease.settings.node_id
+
+    @property
+    def sweep_period(self) -> float:
+        return self.lease.settings.lease_renew
 
     async def commit(self, writes: Sequence[Write]) -> None:
         if self._closed:
             raise StorageFailed(f"the store {self.url} is closed")
-        payload = orjson.dumps([_payload(write) for write in writes]).decode()
+        retention_ms = 0 if self.retention is None else max(round(self.retention * 1000), 1)
+        payload = orjson.dumps({
+            "token": self.lease.token,
+            "retention_ms": retention_ms,
+            "writes": [_payload(write) for write in writes],
+        }).decode()
         try:
             await self._redis.fcall("rc_commit", [], [payload])
         except ResponseError as error:
-            if str(error).startswith("REFUSED"):
-                raise WriteRefused(await self._refusal(writes, str(error))) from None
+            reply = str(error)
+            if reply.startswith("REFUSED lease"):
+                raise OwnershipLost(
+                    f"node {self.node_id} no longer holds run {reply.removeprefix('REFUSED lease ')}"
+                    f" (its lease lapsed, or another node took the run over)"
+                ) from None
+            if reply.startswith("REFUSED held"):
+                run_id = reply.removeprefix("REFUSED held ")
+                raise WriteRefused(f"run {run_id} is held by a live node") from None
+            if reply.startswith("REFUSED"):
+                raise WriteRefused(await self._refusal(writes, reply)) from None
             raise StorageFailed(f"{error} (Redis, {self.url})") from None
         except RedisError as error:
             raise StorageFailed(f"{error} (Redis, {self.url})") from None
@@ -204,7 +338,7 @@ class RedisStore:
         records = {run_id: await self.get_run(run_id) for run_id in runs_written(writes)}
         return first_refusal(writes, records.__getitem__) or reply.removeprefix("REFUSED ")
 
-    async def _read(self, what: str, command: Any) -> Any:
+    async def _read(self, what: str, command: Awaitable[T]) -> T:
         try:
             return await command
         except RedisError as error:
@@ -213,6 +347,16 @@ class RedisStore:
     async def get_run(self, run_id: str) -> RunRecord | None:
         fields = await self._read(run_id, self._redis.hgetall(f"rc:run:{run_id}"))
         return _record(run_id, fields) if fields else None
+
+    async def _get_runs(self, run_ids: Iterable[str]) -> list[RunRecord]:
+        """The records of `run_ids` that exist, in that order, in one round trip."""
+        ids = list(run_ids)
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            replies = [pipe.hgetall(f"rc:run:{run_id}") for run_id in ids]
+        fields = [await self._read("the runs", reply) for reply in replies]
+        return [_record(run_id, each) for run_id, each in zip(ids, fields) if each]
 
     async def list_runs(self, limit: int, status: RunStatus | None = None) -> list[RunRecord]:
         statuses = [status] if status is not None else list(RunStatus)
@@ -224,27 +368,37 @@ class RedisStore:
             ) if limit > 0 else ()
             ids += [(float(member.score), str(member.member)) for member in scored]
         ids.sort(key=lambda pair: pair[0], reverse=True)
-        records = [await self.get_run(run_id) for _, run_id in ids[:limit]]
-        return [record for record in records if record is not None]
+        return await self._get_runs(run_id for _, run_id in ids[:limit])
 
     async def read_events(self, run_id: str, start: int, limit: int) -> list[str]:
         if limit <= 0:
             return []
-        entries = await self._read(
-            run_id, self._redis.xrange(f"rc:ev:{run_id}", f"{start}-1", "+", count=limit)
-        )
-        return [entry.field_values["f"] for entry in entries]
+        key = f"rc:ev:{run_id}"
+        entries = await self._read(run_id, self._redis.xrange(key, f"{start}-1", "+", count=limit))
+        if not entries and self.retention is not None and not await self._read(
+            run_id, self._redis.exists([key])
+        ) and start < await self.count_events(run_id):
+            raise HistoryGone(run_id)
+        return [str(entry.field_values["f"]) for entry in entries]
 
     async def count_events(self, run_id: str) -> int:
         count = await self._read(run_id, self._redis.hget(f"rc:run:{run_id}", "event_count"))
         return 0 if count is None else int(count)
 
     async def unfinished_runs(self) -> list[RunRecord]:
-        ids = await self._read(
-            "the running runs", self._redis.zrange("rc:runs:RUNNING", 0, -1)
-        )
-        records = [await self.get_run(str(run_id)) for run_id in ids]
-        return [record for record in records if record is not None]
+        """The running runs whose owner's lease is gone."""
+        orphans: list[str] = []
+        for token in await self._read("the owners", self._redis.smembers("rc:owners")):
+            node = token.rpartition("#")[0]
+            if await self._read("a lease", self._redis.get(f"rc:node:{node}")) == token:
+                continue
+            owned = await self._read("the runs owned", self._redis.smembers(f"rc:owned:{token}"))
+            if owned:
+                orphans += map(str, owned)
+            else:  # a dead owner's set never grows again: forget it
+                await self._read("the owners", self._redis.srem("rc:owners", [token]))
+        records = await self._get_runs(orphans)
+        return [record for record in records if record.status is RunStatus.RUNNING]
 
     async def get_graph(self, graph_id: str) -> GraphRecord | None:
         fields = await self._read(graph_id, self._redis.hgetall(f"rc:graph:{graph_id}"))
@@ -252,16 +406,39 @@ class RedisStore:
             return None
         return GraphRecord(graph_id, fields["name"], fields["definition"], float(fields["created_at"]))
 
+    async def watch(self, run_id: str, capacity: int) -> Feed:
+        return await self.channels.watch(run_id, capacity)
+
+    async def request_cancel(self, run_id: str, reason: str) -> bool:
+        answer = await self._read(run_id, self._redis.fcall("rc_cancel", [], [run_id, reason]))
+        return bool(answer == "CANCELLING")
+
+    def notices(self) -> trio.MemoryReceiveChannel[Notice]:
+        return self._notices_out
+
+    def _cancel_requested(self, run_id: str, reason: str) -> None:
+        self._notices.send_nowait(CancelRequested(run_id, reason))
+
+    async def _lease_lost(self, token: str, why: str) -> None:
+        await self.channels.follow_control(token)
+        self._notices.send_nowait(LeaseLost(why))
+
 
 @asynccontextmanager
-async def open_redis_store(url: str) -> AsyncIterator[RedisStore]:
+async def open_redis_store(
+    url: str, node: NodeSettings | None = None, *, retention: float | None = None
+) -> AsyncIterator[RedisStore]:
     """Connect to the redis-server of `url` (`redis://HOST:PORT/DB`), load the function library,
-    and close the connections on exit. Raises StorageFailed when Redis cannot be reached."""
+    take the lease of `node`, and keep it, with the node's pub/sub connection, until exit; then
+    give it up and close the connections. A finished run's history is kept `retention` seconds
+    (None: for ever). Raises StorageFailed when Redis cannot be reached, StoreInUse when a live
+    node has the same node id."""
     parts = urlsplit(url)
     db = int(parts.path.lstrip("/") or 0)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
     client: coredis.Redis[str] = coredis.Redis(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 6379,
+        host=host,
+        port=port,
         db=db,
         password=parts.password,
         ssl=parts.scheme == "rediss",
@@ -271,10 +448,23 @@ async def open_redis_store(url: str) -> AsyncIterator[RedisStore]:
     try:
         async with client:  # coredis's connections live in a task group of the client's
             await client.function_load(LIBRARY, replace=True)
-            store = RedisStore(client, url)
+            lease = NodeLease(client, node or NodeSettings())
+            await lease.acquire()
+            store: RedisStore
+            channels = RunChannels(
+                host, port, parts.password, lambda run_id, reason: store._cancel_requested(run_id, reason)
+            )
+            store = RedisStore(client, url, lease, channels, retention)
             try:
-                yield store
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(channels.run)
+                    await channels.follow_control(lease.token)
+                    nursery.start_soon(lease.keep, store._lease_lost)
+                    yield store
+                    nursery.cancel_scope.cancel()
             finally:
                 store.refuse_commits()
+                with trio.CancelScope(shield=True):
+                    await lease.release()
     except* RedisError as group:
         raise StorageFailed(f"{root_cause(group)} (Redis, {url})") from None
