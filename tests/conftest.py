@@ -8,8 +8,10 @@ test's own nursery, and stop it through the same shutdown path as SIGTERM.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from hypercorn.typing import Framework
 
 from actors import WorkflowCatalog
 from actors.workflows.tools import ToolRegistry
+from tests.processes import wait_for_health
 from tests.web.graph_helpers import Gates, make_tools
 from web.demo import Demo, demo_tools
 from web.server import Settings, serve
@@ -80,15 +83,57 @@ class RunningServer(Running):
 StartServer = Callable[..., Awaitable[RunningServer]]
 
 
-@attrs.frozen
-class RedisServer:
-    """A redis-server of this test session on a loopback port (`redis_server`)."""
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
-    port: int
+
+def wait_until_listening(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert process.poll() is None, f"{what} exited at start"
+            assert time.monotonic() < deadline, f"{what} did not listen within 20 s"
+            time.sleep(0.05)
+
+
+@attrs.define
+class RedisServer:
+    """A real redis-server (7.0 or later, installed by `make test`) on a free loopback port with
+    its own directory, every write appended and fsynced (AOF always); `kill` and `start` again
+    keep the port and the data."""
+
+    directory: Path
+    port: int = attrs.field(factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory), "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_until_listening(self.port, self.process, "redis-server")
+
+    def kill(self) -> None:
+        """kill -9."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
 
     def flush(self) -> None:
         """FLUSHALL, in RESP over a plain socket: every key gone (the loaded functions stay)."""
@@ -99,31 +144,13 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One real redis-server (7.0 or later, installed by `make test`) for the session: a free
-    loopback port, its own directory, every write appended and fsynced (AOF always)."""
-    directory = tmp_path_factory.mktemp("redis")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-         "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
-        stdout=subprocess.DEVNULL,
-    )
+    """One redis-server for the test session."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, "redis-server exited at start"
-                assert time.monotonic() < deadline, "redis-server did not listen within 20 s"
-                time.sleep(0.05)
-        yield RedisServer(port)
+        yield server
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        server.stop()
 
 
 @pytest.fixture
@@ -131,6 +158,100 @@ def redis_url(redis_server: RedisServer) -> str:
     """The session's redis-server, emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for this test alone, for tests that kill it."""
+    server = RedisServer(tmp_path / "redis")
+    server.directory.mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@attrs.define
+class Node:
+    """A `runcast serve` process of a cluster, on its own loopback port."""
+
+    node_id: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/workflows/ws"
+
+
+CLUSTER_LEASE_TTL = 2.0  # seconds: a killed node's runs are closed within about this long
+CLUSTER_LEASE_RENEW = 0.5
+
+
+@attrs.define
+class Cluster:
+    """`runcast serve` processes sharing one Redis store (`start_cluster`)."""
+
+    store: str
+    options: list[str]
+    directory: Path
+    nodes: list[Node] = attrs.Factory(list)
+
+    def start(self, node_id: str, port: int | None = None) -> Node:
+        """Start (or restart, on the same port) the node `node_id`, and wait until it serves."""
+        port = port or free_port()
+        log = open(self.directory / f"{node_id}.log", "ab")  # noqa: SIM115 - the process's stderr
+        process = subprocess.Popen(
+            [os.path.join(os.path.dirname(sys.executable), "runcast"), "serve",
+             "--port", str(port), "--store", self.store, "--node-id", node_id,
+             "--lease-ttl", str(CLUSTER_LEASE_TTL), "--lease-renew", str(CLUSTER_LEASE_RENEW),
+             *self.options],
+            stderr=log,
+        )
+        log.close()
+        node = Node(node_id, port, process)
+        wait_for_health(f"{node.url}/health", process)
+        self.nodes = [n for n in self.nodes if n.node_id != node_id] + [node]
+        return node
+
+    def log_of(self, node: Node) -> str:
+        return (self.directory / f"{node.node_id}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for node in self.nodes:
+            if node.process.poll() is None:
+                node.process.send_signal(signal.SIGCONT)
+                node.process.kill()
+                node.process.wait(timeout=20)
+
+
+StartCluster = Callable[..., Cluster]
+
+
+@pytest.fixture
+def start_cluster(tmp_path: Path) -> Iterator[StartCluster]:
+    """`start_cluster(store_url, nodes=3, *extra serve options)`: `nodes` runcast serve
+    processes named node-0, node-1... on the store, with a short lease (`CLUSTER_LEASE_TTL`);
+    each process's stderr goes to `<tmp>/<node id>.log`. All are killed at the end."""
+    clusters: list[Cluster] = []
+
+    def start(store: str, nodes: int = 3, *options: str) -> Cluster:
+        cluster = Cluster(store, list(options), tmp_path)
+        clusters.append(cluster)
+        for index in range(nodes):
+            cluster.start(f"node-{index}")
+        return cluster
+
+    try:
+        yield start
+    finally:
+        for cluster in clusters:
+            cluster.stop_all()
 
 
 @pytest.fixture
