@@ -3,9 +3,12 @@
 Every scenario prints a progress bar while it runs and a summary table at the end, and appends
 one JSON record per measurement to `--results` (benchmarks/results/results.jsonl by default).
 Without `--url` the scenario starts its own `runcast serve` (SQLite store in a temporary
-directory, demo workflow sized by `--steps` / `--progress`); with `--url` it measures that server
-instead, any server that speaks the workflow WebSocket protocol (give `--server-pid` for its CPU
-and memory figures, and `--workflow-id` for the workflow to start).
+directory, demo workflow sized by `--steps` / `--progress`), or `--nodes N` of them on one
+`--store redis://HOST:PORT/DB`; with `--url` it measures that server instead, any server that
+speaks the workflow WebSocket protocol (give `--server-pid` for its CPU and memory figures, and
+`--workflow-id` for the workflow to start), or several, `--url` once for each (and a
+`--server-pid` for each, `--redis` for the Redis they share): the clients take them in turn.
+On a Redis store the report gives Redis's own CPU and memory beside the servers'.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import trio
 from benchmarks import bare_stack, report
 from benchmarks.options import CLIENT_PROCESSES, server_options
 from benchmarks.scenarios import fanout, hold, inprocess, reconnect_storm, throughput
-from benchmarks.server import DemoSize, server_under_test
+from benchmarks.server import DemoSize, server_under_test, target_parameters
 from web.tuning import tune_interpreter
 
 
@@ -79,16 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
 def throughput_command(args: argparse.Namespace) -> list[dict[str, Any]]:
     entries = []
     demo = DemoSize(args.steps, args.progress)
-    with server_under_test(args.url, args.server_pid, demo, args.store) as server:
+    with server_under_test(args, demo) as servers:
         if args.warmup:
-            throughput.measure(server, args.workflow_id, args.warmup, min(args.warmup, 50), 1)
+            throughput.measure(servers, args.workflow_id, args.warmup, min(args.warmup, 50), 1)
         for concurrency in args.concurrency:
             figures = throughput.measure(
-                server, args.workflow_id, args.runs, concurrency, args.processes
+                servers, args.workflow_id, args.runs, concurrency, args.processes
             )
             started = args.url is None  # an attached server's store and workflow are its own
             parameters = {
-                "server": args.label, "url": args.url or "started",
+                "server": args.label, **target_parameters(args),
                 "store": args.store if started else None,
                 "steps": args.steps if started else None,
                 "progress": args.progress if started else None,
@@ -114,10 +117,7 @@ def throughput_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("client CPU", f"{figures['client_cpu_s']:.2f} s = "
                        f"{figures['client_cpu_us_per_event']:.1f} us/event"),
     ]
-    if "server_cpu_s" in figures:
-        rows.append(("server CPU", f"{figures['server_cpu_s']:.2f} s = "
-                                   f"{figures['server_cpu_us_per_event']:.1f} us/event "
-                                   f"({figures['server_core_share'] * 100:.0f}% of a core)"))
+    rows += report.usage_rows(figures, "event")
     for name in ("start_latency", "event_delay"):
         p = figures.get(name)
         if p:

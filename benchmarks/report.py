@@ -55,6 +55,28 @@ def latency_text(in_ms: dict[str, float]) -> str:
     return ", ".join(f"{name} {in_ms[name + '_ms']:.1f} ms" for name in ("p50", "p90", "p99", "max"))
 
 
+def usage_rows(
+    figures: dict[str, Any], unit: str | None = None, during: str = ""
+) -> list[tuple[str, str]]:
+    """Summary-table rows of `benchmarks.server.usage_figures`: the servers' CPU (with each
+    server's when there are several) and Redis's, per `unit` when given, and Redis's memory."""
+    rows = []
+    for side, name in (("server", "server CPU"), ("redis", "Redis CPU")):
+        if f"{side}_cpu_s" in figures:
+            text = f"{figures[f'{side}_cpu_s']:.2f} s"
+            if unit:
+                text += f" = {figures[f'{side}_cpu_us_per_{unit}']:.1f} us/{unit}"
+            text += f" ({figures[f'{side}_core_share'] * 100:.0f}% of a core)"
+            rows.append((name + during, text))
+        if side == "server" and "server_cpu_s_each" in figures:
+            each = ", ".join(f"{seconds:.2f} s" for seconds in figures["server_cpu_s_each"])
+            rows.append(("  each server", each))
+    if "redis_used_memory_mib" in figures:
+        rows.append(("Redis used_memory", f"{figures['redis_used_memory_mib']:,.1f} MiB at the end "
+                                          f"({figures['redis_used_memory_growth_mib']:+,.1f} MiB)"))
+    return rows
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     try:

@@ -4,16 +4,18 @@ A scenario names an async job by import path (`"benchmarks.scenarios.throughput:
 and gives each worker process its share as a JSON-able dict. Each worker runs the job under
 `trio.run` with a `tick(n)` callback that adds to a counter shared with the parent (the progress
 bar reads it), and sends back the job's result plus the CPU seconds the worker used. Workers
-start with the "spawn" method: no state of the parent leaks into them.
+start with the "spawn" method: no state of the parent leaks into them. When there are several
+servers, `in_turn` and `url_of` spread the clients of all the shares over their URLs in turn.
 """
 
 from __future__ import annotations
 
 import importlib
+import itertools
 import multiprocessing
 import queue
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
@@ -99,3 +101,17 @@ def split(total: int, parts: int) -> list[int]:
     parts = max(1, min(parts, total))
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def in_turn(urls: Sequence[str], counts: Sequence[int]) -> list[dict[str, Any]]:
+    """For shares of `counts` clients each, what each share needs so that all their clients take
+    `urls` in turn: the URLs and the number of the share's first client (see `url_of`)."""
+    firsts = itertools.accumulate(counts[:-1], initial=0)
+    return [{"urls": list(urls), "first": first} for first in firsts]
+
+
+def url_of(share: dict[str, Any], index: int) -> str:
+    """The URL of the share's `index`-th client (from 0), of a share made with `in_turn`."""
+    urls: list[str] = share["urls"]
+    first: int = share["first"]
+    return urls[(first + index) % len(urls)]

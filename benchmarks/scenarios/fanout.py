@@ -1,7 +1,8 @@
 """`fanout`: one run, S subscribers, each on its own socket, every one reading every event.
 
 The parent starts one run (its socket closes after WorkflowStarted; the run goes on), then the
-subscribers, spread over worker processes, all connect at once and send `reconnect` with
+subscribers, spread over worker processes (and over the servers in turn when there are several,
+the run started on the first), all connect at once and send `reconnect` with
 `last_event_index` -1. A subscriber that joins while the run is live gets `catch_up`, the events
 it missed from index 0, `subscribed`, then the live events; one that joins after the run ended
 gets `replay` and the whole history. Either way it reads up to the terminal event and `Cursor`
@@ -14,7 +15,8 @@ shorter than fanning its events out takes, so the server, not the run, sets the 
 
 Figures: deliveries (events received, all subscribers together), deliveries/s over the wall time
 from the first subscriber's connect to the last one's terminal event, server CPU per delivery
-(from before the run starts to the end, when the pid is known), event delay (now - emitted_at)
+(from before the run starts to the end, when the pids are known; each server's too) and Redis's
+(when its URL is known, with its used_memory), event delay (now - emitted_at)
 of every event that carries it, catch-up included, and of those that came after `subscribed`
 (live), gaps and duplicates (must be 0), and
 subscribers that did not get every event (must be 0).
@@ -35,8 +37,15 @@ from benchmarks import report
 from benchmarks.lean_ws import open_websocket_url
 from benchmarks.options import server_options
 from benchmarks.report import Percentiles
-from benchmarks.server import DemoSize, Server, metrics_delta, server_under_test
-from benchmarks.workers import run_workers, split
+from benchmarks.server import (
+    DemoSize,
+    Servers,
+    metrics_delta,
+    server_under_test,
+    target_parameters,
+    usage_figures,
+)
+from benchmarks.workers import in_turn, run_workers, split, url_of
 from benchmarks.wsclient import TERMINAL, Cursor, decode, event_delay
 
 JOB = "benchmarks.scenarios.fanout:client_job"
@@ -124,12 +133,12 @@ async def client_job(share: dict[str, Any], tick: Callable[[int], None]) -> dict
     """`subscribers` subscribers to `run_id`, all connecting at once."""
     subs: list[Subscription] = []
 
-    async def one() -> None:
-        subs.append(await subscribe(share["url"], share["run_id"], tick))
+    async def one(index: int) -> None:
+        subs.append(await subscribe(url_of(share, index), share["run_id"], tick))
 
     async with trio.open_nursery() as nursery:
-        for _ in range(share["subscribers"]):
-            nursery.start_soon(one)
+        for index in range(share["subscribers"]):
+            nursery.start_soon(one, index)
     return {
         "first_connect_at": min(s.connect_at for s in subs),
         "last_done_at": max(s.done_at for s in subs),
@@ -144,16 +153,17 @@ async def client_job(share: dict[str, Any], tick: Callable[[int], None]) -> dict
 
 
 def measure(
-    server: Server, workflow_id: str, subscribers: int, processes: int, expected_events: int
+    servers: Servers, workflow_id: str, subscribers: int, processes: int, expected_events: int
 ) -> dict[str, Any]:
     """Start the run, fan it out, return the figures. `expected_events` only sizes the bar."""
     shares_of = split(subscribers, processes)
-    metrics_before, cpu_before = server.metrics(), server.cpu_seconds()
-    run_id = trio.run(start_run, server.ws_url, workflow_id)
-    shares = [{"url": server.ws_url, "run_id": run_id, "subscribers": s} for s in shares_of]
+    metrics_before, usage_before = servers.metrics(), servers.usage()
+    run_id = trio.run(start_run, servers.ws_urls[0], workflow_id)
+    shares = [{"run_id": run_id, "subscribers": s, **urls}
+              for s, urls in zip(shares_of, in_turn(servers.ws_urls, shares_of), strict=True)]
     outcomes = run_workers(JOB, shares, total=subscribers * expected_events, unit="deliveries",
                            label=f"fanout s={subscribers}")
-    cpu_after, metrics_after = server.cpu_seconds(), server.metrics()
+    usage_after, metrics_after = servers.usage(), servers.metrics()
     results = [o.result for o in outcomes]
     wall = max(r["last_done_at"] for r in results) - min(r["first_connect_at"] for r in results)
     deliveries = sum(r["deliveries"] for r in results)
@@ -178,10 +188,7 @@ def measure(
             sum(o.cpu_seconds for o in outcomes) / deliveries * 1e6, 1
         ),
     }
-    if cpu_before is not None and cpu_after is not None:
-        server_cpu = cpu_after - cpu_before
-        figures["server_cpu_s"] = round(server_cpu, 3)
-        figures["server_cpu_us_per_delivery"] = round(server_cpu / deliveries * 1e6, 1)
+    figures.update(usage_figures(usage_before, usage_after, deliveries, "delivery"))
     delta = metrics_delta(metrics_before, metrics_after)
     if delta is not None:
         figures["server_metrics_delta"] = delta
@@ -220,10 +227,10 @@ def command(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise SystemExit("fanout: " + "; ".join(wrong))
     demo = demo_size(args.events, args.progress, args.run_seconds, args.steps)
     expected = args.events if args.url else demo.events_per_run
-    with server_under_test(args.url, args.server_pid, demo, args.store) as server:
-        figures = measure(server, args.workflow_id, args.subscribers, args.processes, expected)
+    with server_under_test(args, demo) as servers:
+        figures = measure(servers, args.workflow_id, args.subscribers, args.processes, expected)
     parameters: dict[str, Any] = {
-        "server": args.label, "url": args.url or "started", "store": args.store,
+        "server": args.label, **target_parameters(args), "store": args.store,
         "subscribers": args.subscribers, "processes": args.processes,
     }
     if not args.url:
@@ -260,9 +267,7 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("client CPU", (f"{figures['client_cpu_s']:.2f} s = "
                         f"{figures['client_cpu_us_per_delivery']:.1f} us/delivery")),
     ]
-    if "server_cpu_s" in figures:
-        table.append(("server CPU", (f"{figures['server_cpu_s']:.2f} s = "
-                                     f"{figures['server_cpu_us_per_delivery']:.1f} us/delivery")))
+    table += report.usage_rows(figures, "delivery")
     for name, label in (("event_delay", "event delay"), ("live_event_delay", "  of live events")):
         p = figures[name]
         if p:

@@ -1,7 +1,7 @@
 """`hold`: many live runs at once, each emitting slowly, a share of them watched over WebSocket.
 
-The client starts `--runs` runs (`--start-concurrency` at a time per worker process), each on a
-fresh socket: it sends start-workflow and reads up to the run's first event (WorkflowStarted).
+The client starts `--runs` runs (`--start-concurrency` at a time per worker process; on the
+servers in turn when there are several), each on a fresh socket: it sends start-workflow and reads up to the run's first event (WorkflowStarted).
 The socket of an unwatched run is closed there (the run goes on in the server); a watched run
 (`--watched` of them) keeps its socket and reads every event, checking the indices with `Cursor`
 and timing each event that carries `data.emitted_at`. Once every worker has started all its runs
@@ -18,11 +18,13 @@ on the StepProgress ones, one per interval per watched run. Unless `--steps` is 
 enough steps to outlast twice the start phase (counted at 50 starts/s) plus the hold.
 
 The hold window is the time from the moment every run is started to the moment the first
-worker ends its hold. Figures: runs started, live runs per the server's /metrics
-(`runcast_live_runs`) read after the hold, server RSS before the runs and at the end of the hold
-(and per live run), server CPU over the hold window (sampled from /proc once a second when the
-server's pid is known), delivery delay of the events emitted in the window, events received by
-the watchers, gaps and duplicates (must be 0), watched runs that ended during the hold (must be 0).
+worker ends its hold. Figures: runs started, live runs per the servers' /metrics
+(`runcast_live_runs`, added up) read after the hold, server RSS before the runs and at the end of
+the hold (and per live run), server CPU over the hold window (sampled from /proc once a second
+when the servers' pids are known; added up, and each server's RSS and CPU when there are
+several), Redis's CPU over the window and its used_memory (when its URL is known), delivery delay
+of the events emitted in the window, events received by the watchers, gaps and duplicates (must
+be 0), watched runs that ended during the hold (must be 0).
 
 The delivery delay is given twice: until the kernel received the event's bytes on the watcher's
 socket (`socket_event_delay`, `SO_TIMESTAMP`: the server's delay, what a client that is not busy
@@ -52,8 +54,16 @@ from benchmarks import report
 from benchmarks.lean_ws import LeanWebSocket, open_websocket_url
 from benchmarks.options import server_options
 from benchmarks.report import Percentiles
-from benchmarks.server import DemoSize, Server, metrics_delta, server_under_test
-from benchmarks.workers import run_workers, split
+from benchmarks.server import (
+    DemoSize,
+    Servers,
+    Usage,
+    metrics_delta,
+    server_under_test,
+    target_parameters,
+    usage_figures,
+)
+from benchmarks.workers import in_turn, run_workers, split, url_of
 from benchmarks.wsclient import TERMINAL, Cursor, decode, event_delay
 
 JOB = "benchmarks.scenarios.hold:client_job"
@@ -131,12 +141,13 @@ async def client_job(share: dict[str, Any], tick: Callable[[int], None]) -> dict
     readers: list[trio.CancelScope] = []
     watches: list[Watch] = []
 
-    async def one(watch: Watch | None) -> None:
+    async def one(index: int, watch: Watch | None) -> None:
         nonlocal started
         await starting.acquire()
         starting_held = True
         try:
-            async with open_websocket_url(share["url"], stamp_arrivals=watch is not None) as ws:
+            url = url_of(share, index)
+            async with open_websocket_url(url, stamp_arrivals=watch is not None) as ws:
                 await ws.get_message()  # connected
                 first = await _first_event(ws, share["workflow_id"])
                 starting.release()
@@ -161,7 +172,7 @@ async def client_job(share: dict[str, Any], tick: Callable[[int], None]) -> dict
             watch = Watch() if index < watched else None
             if watch is not None:
                 watches.append(watch)
-            nursery.start_soon(one, watch)
+            nursery.start_soon(one, index, watch)
         await all_started.wait()
         await _all_workers_at(share["barrier"], share["worker"], share["workers"])
         started_at = time.time()
@@ -182,24 +193,15 @@ async def client_job(share: dict[str, Any], tick: Callable[[int], None]) -> dict
     }
 
 
-@attrs.frozen
-class Sample:
-    at: float  # time.time()
-    cpu_s: float
-    rss_bytes: int
-
-
 @contextmanager
-def sampled(server: Server) -> Iterator[list[Sample]]:
-    """The server's CPU seconds and RSS, once before, every SAMPLE_EVERY_S while the body runs
-    (from a thread), and once after; nothing when the server's pid is unknown."""
-    samples: list[Sample] = []
+def sampled(servers: Servers) -> Iterator[list[Usage]]:
+    """The servers' and their Redis's usage, once before, every SAMPLE_EVERY_S while the body
+    runs (from a thread), and once after."""
+    samples: list[Usage] = []
     stop = threading.Event()
 
     def take() -> None:
-        cpu, rss = server.cpu_seconds(), server.rss_bytes()
-        if cpu is not None and rss is not None:
-            samples.append(Sample(time.time(), cpu, rss))
+        samples.append(servers.usage())
 
     def keep_taking() -> None:
         while not stop.wait(SAMPLE_EVERY_S):
@@ -216,7 +218,7 @@ def sampled(server: Server) -> Iterator[list[Sample]]:
         take()
 
 
-def _last_at_or_before(samples: list[Sample], at: float) -> Sample | None:
+def _last_at_or_before(samples: list[Usage], at: float) -> Usage | None:
     before = [s for s in samples if s.at <= at]
     return before[-1] if before else None
 
@@ -227,7 +229,7 @@ def _spread(total: int, parts: int) -> list[int]:
 
 
 def measure(
-    server: Server,
+    servers: Servers,
     workflow_id: str,
     runs: int,
     watched: int,
@@ -237,18 +239,19 @@ def measure(
 ) -> dict[str, Any]:
     """Start the runs, hold, and return the figures."""
     run_shares = split(runs, processes)
-    metrics_before = server.metrics()
-    with tempfile.TemporaryDirectory(prefix="runcast-hold-") as barrier, sampled(server) as samples:
+    metrics_before = servers.metrics()
+    with tempfile.TemporaryDirectory(prefix="runcast-hold-") as barrier, sampled(servers) as samples:
         shares = [
-            {"url": server.ws_url, "workflow_id": workflow_id, "runs": r, "watched": w,
+            {"workflow_id": workflow_id, "runs": r, "watched": w,
              "duration": duration, "start_concurrency": start_concurrency,
-             "barrier": barrier, "worker": i, "workers": len(run_shares)}
-            for i, (r, w) in enumerate(
-                zip(run_shares, _spread(watched, len(run_shares)), strict=True)
+             "barrier": barrier, "worker": i, "workers": len(run_shares), **urls}
+            for i, (r, w, urls) in enumerate(
+                zip(run_shares, _spread(watched, len(run_shares)),
+                    in_turn(servers.ws_urls, run_shares), strict=True)
             )
         ]
         outcomes = run_workers(JOB, shares, total=runs, unit="runs started", label="hold")
-    metrics_after = server.metrics()
+    metrics_after = servers.metrics()
     results = [o.result for o in outcomes]
     first_start = min(r["first_start_at"] for r in results)
     window_start = max(r["started_at"] for r in results)
@@ -281,27 +284,29 @@ def measure(
 
 
 def _server_figures(
-    samples: list[Sample], window_start: float, window_end: float, live_runs: float
+    samples: list[Usage], window_start: float, window_end: float, live_runs: float
 ) -> dict[str, Any]:
-    """RSS before the runs and at the end of the hold, CPU over the hold window."""
+    """RSS before the runs and at the end of the hold (added up over the servers, and each),
+    the servers' and Redis's CPU over the hold window."""
     start = _last_at_or_before(samples, window_start)
     end = _last_at_or_before(samples, window_end)
-    if not samples or start is None or end is None:
+    if start is None or end is None:
         return {}
-    before = samples[0]
-    in_window = [s.rss_bytes for s in samples if start.at <= s.at <= end.at]
-    figures: dict[str, Any] = {
-        "server_rss_before_mib": round(before.rss_bytes / 2**20, 1),
-        "server_rss_end_mib": round(end.rss_bytes / 2**20, 1),
-        "server_rss_peak_mib": round(max(in_window) / 2**20, 1),
-        "server_rss_kib_per_live_run": round(
-            (end.rss_bytes - before.rss_bytes) / 1024 / max(live_runs, 1), 1
-        ),
-    }
-    if end.at > start.at:
-        cpu = end.cpu_s - start.cpu_s
-        figures["server_cpu_s"] = round(cpu, 3)
-        figures["server_core_percent"] = round(cpu / (end.at - start.at) * 100, 1)
+    figures = usage_figures(start, end) if end.at > start.at else {}
+    before = samples[0].rss_bytes
+    if before is not None and end.rss_bytes is not None:
+        in_window = [sum(s.rss_bytes) for s in samples
+                     if start.at <= s.at <= end.at and s.rss_bytes is not None]
+        figures.update({
+            "server_rss_before_mib": round(sum(before) / 2**20, 1),
+            "server_rss_end_mib": round(sum(end.rss_bytes) / 2**20, 1),
+            "server_rss_peak_mib": round(max(in_window) / 2**20, 1),
+            "server_rss_kib_per_live_run": round(
+                (sum(end.rss_bytes) - sum(before)) / 1024 / max(live_runs, 1), 1
+            ),
+        })
+        if len(end.rss_bytes) > 1:
+            figures["server_rss_end_mib_each"] = [round(b / 2**20, 1) for b in end.rss_bytes]
     return figures
 
 
@@ -341,11 +346,11 @@ def command(args: argparse.Namespace) -> list[dict[str, Any]]:
     if wrong:
         raise SystemExit("hold: " + "; ".join(wrong))
     demo = demo_size(args.runs, args.interval, args.duration, args.progress, args.steps)
-    with server_under_test(args.url, args.server_pid, demo, args.store) as server:
-        figures = measure(server, args.workflow_id, args.runs, args.watched, args.duration,
+    with server_under_test(args, demo) as servers:
+        figures = measure(servers, args.workflow_id, args.runs, args.watched, args.duration,
                           args.processes, args.start_concurrency)
     parameters: dict[str, Any] = {
-        "server": args.label, "url": args.url or "started", "store": args.store,
+        "server": args.label, **target_parameters(args), "store": args.store,
         "runs": args.runs, "watched": args.watched, "duration": args.duration,
         "processes": args.processes, "start_concurrency": args.start_concurrency,
     }
@@ -390,10 +395,10 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
                                      f"{figures['server_rss_end_mib']:,.1f} MiB at the end "
                                      f"(peak {figures['server_rss_peak_mib']:,.1f}), "
                                      f"{per_run:,.1f} KiB/live run")))
-    if "server_cpu_s" in figures:
-        cpu = figures["server_cpu_s"]
-        table.append(("server CPU over the hold",
-                      f"{cpu:.2f} s = {figures['server_core_percent']:.0f}% of a core"))
+    if "server_rss_end_mib_each" in figures:
+        each = ", ".join(f"{mib:,.1f} MiB" for mib in figures["server_rss_end_mib_each"])
+        table.append(("  each server at the end", each))
+    table += report.usage_rows(figures, during=" over the hold")
     for key, label in (("socket_event_delay", "event delay at the socket"),
                        ("event_delay", "  until the client read it")):
         p = figures.get(key)

@@ -26,9 +26,15 @@ How gaps and duplicates are counted (every event of every connection goes throug
   events (`missing` counts the indices absent from it), and the run must end in WorkflowCompleted.
 So with no fault, events received = the runs' events + redelivered, exactly.
 
+With several servers (`--url` more than once, or `--nodes`), the clients start their runs on
+them in turn, and each reconnect goes to one of them chosen at random (from a generator seeded by
+the client's seed, apart from the one that draws its drops, so a seed drops alike whatever the
+number of servers): a client hops between nodes.
+
 Clients are spread over `--processes` worker processes. Figures: reconnects (catch-ups, replays,
 nothing missed), gaps, duplicates, missing, runs not completed, catch-up latency percentiles,
-missed events per catch-up (min, median, max), events received, client and server CPU.
+missed events per catch-up (min, median, max), events received, client and server CPU (per
+event received; each server's too), Redis's CPU and used_memory when its URL is known.
 """
 
 from __future__ import annotations
@@ -49,10 +55,17 @@ import trio
 from actors.workflows.examples.content_creation import WORKFLOW_ID
 from benchmarks import report
 from benchmarks.lean_ws import ConnectionClosed, LeanWebSocket, open_websocket_url
-from benchmarks.options import CLIENT_PROCESSES
+from benchmarks.options import CLIENT_PROCESSES, positive_int, target_options
 from benchmarks.report import Percentiles
-from benchmarks.server import DemoSize, Server, metrics_delta, server_under_test
-from benchmarks.workers import run_workers, split
+from benchmarks.server import (
+    DemoSize,
+    Servers,
+    metrics_delta,
+    server_under_test,
+    target_parameters,
+    usage_figures,
+)
+from benchmarks.workers import in_turn, run_workers, split, url_of
 from benchmarks.wsclient import TERMINAL, Cursor, decode
 
 JOB = "benchmarks.scenarios.reconnect_storm:client_job"
@@ -248,16 +261,19 @@ class Follower:
 
 
 async def storm_client(
-    url: str, workflow_id: str, plan: ClientPlan, tick: Callable[[int], None]
+    url: str, urls: list[str], workflow_id: str, plan: ClientPlan, tick: Callable[[int], None]
 ) -> dict[str, Any]:
-    """One client: start a run, then drop and reconnect `plan.reconnects` times; its result."""
+    """One client: start a run at `url`, then drop and reconnect `plan.reconnects` times, each
+    time to one of `urls` chosen at random; its result."""
     rng = random.Random(plan.seed)
+    hops = random.Random(f"{plan.seed} urls")
     most = live_max(plan.missed)
     follower = Follower(plan.missed, plan.rate)
     await follower.start(url, workflow_id, rng.randint(1, most) if plan.reconnects else None)
     for done in range(1, plan.reconnects + 1):
         await follower.away()
-        await follower.reconnect(url, None if done == plan.reconnects else rng.randint(1, most))
+        count = None if done == plan.reconnects else rng.randint(1, most)
+        await follower.reconnect(hops.choice(urls), count)
         tick(1)
     return follower.result()
 
@@ -265,12 +281,13 @@ async def storm_client(
 async def client_job(share: dict[str, Any], tick: Callable[[int], None]) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
 
-    async def one(plan: ClientPlan) -> None:
-        results.append(await storm_client(share["url"], share["workflow_id"], plan, tick))
+    async def one(index: int, plan: ClientPlan) -> None:
+        url = url_of(share, index)
+        results.append(await storm_client(url, share["urls"], share["workflow_id"], plan, tick))
 
     async with trio.open_nursery() as nursery:
-        for plan in share["plans"]:
-            nursery.start_soon(one, ClientPlan(**plan))
+        for index, plan in enumerate(share["plans"]):
+            nursery.start_soon(one, index, ClientPlan(**plan))
     return {"clients": results}
 
 
@@ -287,22 +304,21 @@ def plans_for(
 
 
 def measure(
-    server: Server, workflow_id: str, plans: list[ClientPlan], processes: int
+    servers: Servers, workflow_id: str, plans: list[ClientPlan], processes: int
 ) -> dict[str, Any]:
     """One storm, its clients spread over `processes` worker processes; returns its figures."""
     counts = split(len(plans), processes)
-    starts = [sum(counts[:i]) for i in range(len(counts))]
     shares = [
-        {"url": server.ws_url, "workflow_id": workflow_id,
-         "plans": [attrs.asdict(p) for p in plans[start:start + count]]}
-        for start, count in zip(starts, counts, strict=True)
+        {"workflow_id": workflow_id,
+         "plans": [attrs.asdict(p) for p in plans[urls["first"]:urls["first"] + count]], **urls}
+        for count, urls in zip(counts, in_turn(servers.ws_urls, counts), strict=True)
     ]
     total = sum(p.reconnects for p in plans)
-    metrics_before, cpu_before = server.metrics(), server.cpu_seconds()
+    metrics_before, usage_before = servers.metrics(), servers.usage()
     started = time.perf_counter()
     outcomes = run_workers(JOB, shares, total=total, unit="reconnects", label="reconnect-storm")
     wall = time.perf_counter() - started
-    cpu_after, metrics_after = server.cpu_seconds(), server.metrics()
+    usage_after, metrics_after = servers.usage(), servers.metrics()
     clients = [c for o in outcomes for c in o.result["clients"]]
     events = sum(c["events"] for c in clients)
     missed = sorted(m for c in clients for m in c["missed_events"])
@@ -331,9 +347,7 @@ def measure(
         "client_cpu_s": round(client_cpu, 3),
         "client_core_share": round(client_cpu / wall, 3),
     }
-    if cpu_before is not None and cpu_after is not None:
-        figures["server_cpu_s"] = round(cpu_after - cpu_before, 3)
-        figures["server_core_share"] = round((cpu_after - cpu_before) / wall, 3)
+    figures.update(usage_figures(usage_before, usage_after, events))
     delta = metrics_delta(metrics_before, metrics_after)
     if delta is not None:
         figures["server_metrics_delta"] = delta
@@ -362,21 +376,9 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         table.append(("missed events per catch-up", spread))
     received = f"{figures['events']:,} in {figures['wall_s']:.2f} s"
     table.append(("events received", f"{received} ({figures['events_per_s']:,.0f}/s)"))
-    for side in ("client", "server"):
-        if f"{side}_cpu_s" in figures:
-            seconds, share = figures[f"{side}_cpu_s"], figures[f"{side}_core_share"] * 100
-            table.append((f"{side} CPU", f"{seconds:.2f} s ({share:.0f}% of a core)"))
-    return table
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
-
-
-_positive_int.__name__ = "positive integer"
+    client = f"{figures['client_cpu_s']:.2f} s ({figures['client_core_share'] * 100:.0f}% of a core)"
+    table.append(("client CPU", client))
+    return table + report.usage_rows(figures, "event")
 
 
 def _positive_float(text: str) -> float:
@@ -390,21 +392,20 @@ _positive_float.__name__ = "positive number"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--clients", type=_positive_int, default=100, help="clients, one run each")
-    parser.add_argument("--reconnects", type=_positive_int, default=1000,
+    parser.add_argument("--clients", type=positive_int, default=100, help="clients, one run each")
+    parser.add_argument("--reconnects", type=positive_int, default=1000,
                         help="reconnects in all, shared by the clients")
-    parser.add_argument("--missed", type=_positive_int, default=1000,
+    parser.add_argument("--missed", type=positive_int, default=1000,
                         help="events a client misses each time it is away")
     parser.add_argument("--rate", type=_positive_float, default=40.0,
                         help="events/s each run emits (a started server's demo is sized to it; "
                              "with --url, the first guess, corrected after each catch-up)")
-    parser.add_argument("--seed", type=int, help="seed of the clients' random drops (random)")
-    parser.add_argument("--url", help="measure this server (http://host:port), not a started one")
-    parser.add_argument("--server-pid", type=int, help="pid of the --url server, for its CPU")
+    parser.add_argument("--seed", type=int, help="seed of the clients' random drops and of the servers they "
+                             "reconnect to (random)")
+    target_options(parser)
     parser.add_argument("--workflow-id", default=WORKFLOW_ID)
-    parser.add_argument("--store", default="sqlite", help="started server's store: sqlite, memory")
     parser.add_argument(
-        "--processes", type=_positive_int, default=CLIENT_PROCESSES, help="client processes"
+        "--processes", type=positive_int, default=CLIENT_PROCESSES, help="client processes"
     )
     parser.add_argument("--results", type=Path, default=report.DEFAULT_RESULTS)
     parser.add_argument("--label", default="runcast", help="name of the server in the records")
@@ -414,10 +415,10 @@ def command(args: argparse.Namespace) -> list[dict[str, Any]]:
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     plans = plans_for(args.clients, args.reconnects, args.missed, args.rate, seed)
     demo = demo_size(max(p.reconnects for p in plans), args.missed, args.rate)
-    with server_under_test(args.url, args.server_pid, demo, args.store) as server:
-        figures = measure(server, args.workflow_id, plans, args.processes)
+    with server_under_test(args, demo) as servers:
+        figures = measure(servers, args.workflow_id, plans, args.processes)
     parameters: dict[str, Any] = {
-        "server": args.label, "url": args.url or "started", "clients": args.clients,
+        "server": args.label, **target_parameters(args), "clients": args.clients,
         "reconnects": args.reconnects, "missed": args.missed, "rate": args.rate, "seed": seed,
         "processes": args.processes,
     }

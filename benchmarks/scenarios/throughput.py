@@ -1,9 +1,11 @@
 """`throughput`: N runs, C at a time, each started and read to its end over its own WebSocket.
 
-Clients are spread over worker processes (runs and concurrency split between them). Figures:
-events/s delivered, server CPU per event (from /proc when the pid is known), client CPU per
-event, start latency (start-workflow sent -> first event), event delay (for events that carry
-`data.emitted_at`), gaps and duplicates (must be 0), and the server's /metrics before and after.
+Clients are spread over worker processes (runs and concurrency split between them), and the
+runs over the servers in turn when there are several. Figures: events/s delivered, server CPU
+per event (from /proc when the pids are known; added up, and each server's), Redis's CPU per
+event and its used_memory (when its URL is known), client CPU per event, start latency
+(start-workflow sent -> first event), event delay (for events that carry `data.emitted_at`),
+gaps and duplicates (must be 0), and the servers' /metrics before and after.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any
 import trio
 
 from benchmarks.report import Percentiles
-from benchmarks.server import Server, metrics_delta
-from benchmarks.workers import run_workers, split
+from benchmarks.server import Servers, metrics_delta, usage_figures
+from benchmarks.workers import in_turn, run_workers, split, url_of
 from benchmarks.wsclient import run_once
 
 JOB = "benchmarks.scenarios.throughput:client_job"
@@ -27,9 +29,9 @@ async def client_job(share: dict[str, Any], tick: Callable[[int], None]) -> dict
     totals: dict[str, Any] = {"runs": 0, "events": 0, "gaps": 0, "duplicates": 0,
                               "not_completed": 0, "first_event_s": [], "delays_s": []}
 
-    async def one() -> None:
+    async def one(index: int) -> None:
         async with limiter:
-            trace = await run_once(share["url"], share["workflow_id"])
+            trace = await run_once(url_of(share, index), share["workflow_id"])
         totals["runs"] += 1
         totals["events"] += trace.events
         totals["gaps"] += trace.cursor.gaps
@@ -41,26 +43,27 @@ async def client_job(share: dict[str, Any], tick: Callable[[int], None]) -> dict
         tick(1)
 
     async with trio.open_nursery() as nursery:
-        for _ in range(share["runs"]):
-            nursery.start_soon(one)
+        for index in range(share["runs"]):
+            nursery.start_soon(one, index)
     return totals
 
 
 def measure(
-    server: Server, workflow_id: str, runs: int, concurrency: int, processes: int
+    servers: Servers, workflow_id: str, runs: int, concurrency: int, processes: int
 ) -> dict[str, Any]:
     """One measurement at one concurrency; returns its figures."""
     run_shares = split(runs, processes)
     concurrency_shares = split(concurrency, len(run_shares))
     shares = [
-        {"url": server.ws_url, "workflow_id": workflow_id, "runs": r, "concurrency": c}
-        for r, c in zip(run_shares, concurrency_shares, strict=False)
+        {"workflow_id": workflow_id, "runs": r, "concurrency": c, **urls}
+        for r, c, urls in zip(run_shares, concurrency_shares, in_turn(servers.ws_urls, run_shares),
+                              strict=False)
     ]
-    metrics_before, cpu_before = server.metrics(), server.cpu_seconds()
+    metrics_before, usage_before = servers.metrics(), servers.usage()
     started = time.perf_counter()
     outcomes = run_workers(JOB, shares, total=runs, unit="runs", label=f"throughput c={concurrency}")
     wall = time.perf_counter() - started
-    cpu_after, metrics_after = server.cpu_seconds(), server.metrics()
+    usage_after, metrics_after = servers.usage(), servers.metrics()
     results = [o.result for o in outcomes]
     events = sum(r["events"] for r in results)
     figures: dict[str, Any] = {
@@ -74,11 +77,7 @@ def measure(
         "client_cpu_s": round(sum(o.cpu_seconds for o in outcomes), 3),
         "client_cpu_us_per_event": round(sum(o.cpu_seconds for o in outcomes) / events * 1e6, 1),
     }
-    if cpu_before is not None and cpu_after is not None:
-        server_cpu = cpu_after - cpu_before
-        figures["server_cpu_s"] = round(server_cpu, 3)
-        figures["server_cpu_us_per_event"] = round(server_cpu / events * 1e6, 1)
-        figures["server_core_share"] = round(server_cpu / wall, 3)
+    figures.update(usage_figures(usage_before, usage_after, events))
     first = Percentiles.of(x for r in results for x in r["first_event_s"])
     delays = Percentiles.of(x for r in results for x in r["delays_s"])
     figures["start_latency"] = first.in_ms() if first else None
