@@ -39,6 +39,7 @@ from actors.registry import (
 )
 from actors.run import (
     DEFAULT_FEED_CAPACITY,
+    RunActor,
     DEFAULT_MAX_RUN_EVENTS,
     Cancel,
     RunMessage,
@@ -106,8 +107,12 @@ class Runtime:
 
     @property
     def storage_failure(self) -> StorageFailed | None:
-        """The store's error while its writes fail; None once a write has landed again."""
-        return self._registry.publisher.storage_failure
+        """The store's error while its writes fail (or, for a shared store, while this node
+        cannot reach it); None once a write has landed again."""
+        failure = self._registry.publisher.storage_failure
+        if failure is None and isinstance(self.store, SharedStore) and self.store.failure:
+            return StorageFailed(self.store.failure)
+        return failure
 
     @property
     def stats(self) -> RuntimeStats:
@@ -187,7 +192,7 @@ class Runtime:
         """While the store's writes fail, a start first writes a little; it is refused with
         StoreUnavailable unless that lands (and then the store counts as writable again)."""
         publisher = self._registry.publisher
-        if publisher.storage_failure is None:
+        if self.storage_failure is None:
             return
         try:
             await publisher.commit([CheckWritable(time.time())])
@@ -286,10 +291,16 @@ class Runtime:
         """Cancel every run this node holds; how many."""
         return await self._ask_registry(lambda reply: CancelAll(reason, reply))
 
+    def _live_record(self, actor: RunActor) -> RunRecord:
+        record = actor.record()
+        if isinstance(self.store, SharedStore):
+            return attrs.evolve(record, node=self.store.node_id)
+        return record
+
     async def get_run(self, run_id: str) -> RunRecord:
         actor = self._registry.live.get(run_id)
         if actor is not None:
-            return actor.record()
+            return self._live_record(actor)
         record = await self.store.get_run(run_id)
         if record is None:
             raise UnknownRun(run_id)
@@ -299,7 +310,7 @@ class Runtime:
         """The run and every frame it has so far (a live run's from memory). Raises UnknownRun."""
         actor = self._registry.live.get(run_id)
         if actor is not None:
-            return actor.record(), list(actor.history)
+            return self._live_record(actor), list(actor.history)
         record = await self.store.get_run(run_id)
         if record is None:
             raise UnknownRun(run_id)
@@ -312,7 +323,8 @@ class Runtime:
         """Newest first; live runs report their current event count."""
         records = await self.store.list_runs(limit, status)
         live = self._registry.live
-        return [live[r.info.run_id].record() if r.info.run_id in live else r for r in records]
+        return [self._live_record(live[r.info.run_id]) if r.info.run_id in live else r
+                for r in records]
 
     async def shutdown(self, grace: float) -> None:
         self.closing = True

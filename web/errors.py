@@ -3,7 +3,9 @@
 `problem()` makes such an answer for the routes' own refusals; `json_errors(app)` has Quart give
 werkzeug's HTTP exceptions (an unknown route 404, a method the route does not take 405, a body
 over Quart's `MAX_CONTENT_LENGTH` 413, the 500 of an unhandled exception...) the same shape
-instead of an HTML page, keeping their status and headers (`Allow` for a 405). WebSocket
+instead of an HTML page, keeping their status and headers (`Allow` for a 405); a route that
+finds the store unreachable answers 503 naming its error, and one asked for a history that is
+gone (`--retention`) answers 410. WebSocket
 handshakes Quart refuses (an unknown path) get the same answer over the `websocket.http.response`
 extension.
 """
@@ -14,6 +16,8 @@ from collections.abc import Mapping
 
 from quart import Quart, Response, current_app, has_websocket_context, jsonify, request, websocket
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+
+from actors.store import HistoryGone, StorageFailed
 
 
 def problem(
@@ -50,3 +54,11 @@ def json_errors(app: Quart) -> None:
     async def as_json(error: HTTPException) -> tuple[Response, int]:
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         return problem(error.code or 500, detail_of(error), headers)
+
+    @app.errorhandler(StorageFailed)
+    async def store_unreachable(error: StorageFailed) -> tuple[Response, int]:
+        return problem(503, f"the store cannot be read, try again later: {error}")
+
+    @app.errorhandler(HistoryGone)
+    async def history_gone(error: HistoryGone) -> tuple[Response, int]:
+        return problem(410, str(error))

@@ -81,6 +81,7 @@ def run_json(record: RunRecord) -> dict[str, Any]:
         "event_count": record.event_count,
         "created_at": record.created_at,
         "finished_at": record.finished_at,
+        "node": record.node,
     }
 
 

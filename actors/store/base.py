@@ -46,6 +46,7 @@ class RunRecord:
     finished_at: float | None = None
     event_count: int = 0  # durable events: the index the run's next event must have
     epoch: int = FIRST_EPOCH  # the incarnation that may write the run
+    node: str | None = None  # in a store several nodes share: the node that owns the run
 
 
 @attrs.frozen
@@ -197,6 +198,10 @@ class SharedStore(Store, Protocol):
 
     node_id: str
     sweep_period: float
+
+    @property
+    def failure(self) -> str | None:
+        """Why the node cannot use the store now (unreachable, its lease not renewed), or None."""
 
     async def watch(self, run_id: str, capacity: int) -> Feed:
         """A feed of the events of `run_id` committed from now on (by whichever node), taken

@@ -273,6 +273,7 @@ def _record(run_id: str, fields: Mapping[str, str]) -> RunRecord:
         finished_at=None if finished_at is None else float(finished_at),
         event_count=int(fields["event_count"]),
         epoch=int(fields["epoch"]),
+        node=fields.get("node"),
     )
 
 
@@ -300,6 +301,10 @@ class RedisStore:
     @property
     def sweep_period(self) -> float:
         return self.lease.settings.lease_renew
+
+    @property
+    def failure(self) -> str | None:
+        return self.lease.failure or self.channels.failure
 
     async def commit(self, writes: Sequence[Write]) -> None:
         if self._closed:

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
@@ -587,3 +588,25 @@ async def test_a_server_on_redis_runs_reconnects_and_replays_a_run_after_a_resta
         "replay", "COMPLETED", DEMO_EVENTS
     )
     assert replay == events
+
+
+async def test_a_history_past_its_retention_is_refused_by_name(
+    start_server: StartServer, redis_url: str
+) -> None:
+    """`--retention`: a finished run replays until its history expires; then a reconnect gets
+    an error frame saying the history is gone, never an empty replay."""
+    server = await start_server(store=redis_url, retention=0.5, demo_step_delay=0.0)
+    async with ws_client(server.ws_url) as client:
+        run_id, _ = await start_run(client)
+        await recv_raw_until_terminal(client)
+    _, replay = await replay_raw(server.ws_url, run_id)
+    assert len(replay) == DEMO_EVENTS
+    await trio.sleep(0.7)
+    async with ws_client(server.ws_url) as client:
+        await client.send({"action": "reconnect", "run_id": run_id, "last_event_index": -1})
+        frames = [await client.recv() for _ in range(2)]
+    assert frames[0]["event"] == "replay"
+    assert frames[1]["event"] == "error" and "is gone" in frames[1]["error"], frames
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        listed = (await http.get(f"/runs/{run_id}")).json()
+    assert listed["status"] == "COMPLETED"  # the record stays; only the events are gone
