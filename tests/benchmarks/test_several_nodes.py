@@ -50,17 +50,20 @@ def test_a_wrong_choice_of_servers_is_refused_before_any_starts(
         pass
 
 
-def test_throughput_on_a_redis_store_reports_redis_beside_the_server(
-    redis_url: str, tmp_path: Path
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_throughput_on_a_redis_store_reports_redis_beside_the_servers(
+    redis_url: str, tmp_path: Path, nodes: int
 ) -> None:
     results = tmp_path / "results.jsonl"
     main(["throughput", "--runs", "6", "--concurrency", "3", "--warmup", "0", "--steps", "2",
-          "--processes", "1", "--store", redis_url, "--results", str(results)])
+          "--processes", "1", "--store", redis_url, "--nodes", str(nodes),
+          "--results", str(results)])
     [entry] = [json.loads(line) for line in results.read_text().splitlines()]
-    assert entry["parameters"]["redis"] == redis_url and entry["parameters"]["nodes"] == 1
+    assert entry["parameters"]["redis"] == redis_url and entry["parameters"]["nodes"] == nodes
     figures = entry["figures"]
     assert figures["events"] == 6 * (2 + 2 * 4)
     assert figures["gaps"] == figures["duplicates"] == figures["not_completed"] == 0
+    assert figures["server_metrics_delta"]["runcast_runs_started_total"] == 6  # over the nodes
     assert figures["redis_cpu_s"] >= 0 and figures["redis_cpu_us_per_event"] >= 0  # no timing
     assert figures["redis_used_memory_mib"] > 0
-    assert "server_cpu_s_each" not in figures  # one server
+    assert len(figures.get("server_cpu_s_each", [None])) == nodes  # listed when several
