@@ -319,6 +319,11 @@ class RedisStore:
             await self._redis.fcall("rc_commit", [], [payload])
         except ResponseError as error:
             reply = str(error)
+            if reply == "REFUSED lease":
+                raise OwnershipLost(
+                    f"node {self.node_id} holds no live lease in Redis, so it starts no run"
+                    " until it has one again"
+                ) from None
             if reply.startswith("REFUSED lease"):
                 raise OwnershipLost(
                     f"node {self.node_id} no longer holds run {reply.removeprefix('REFUSED lease ')}"

@@ -95,9 +95,10 @@ class NodeLease:
                 )
                 log.error("%s; its runs are closed and it takes a new lease", why)
                 self.token = new_token(self.settings.node_id)
-                if await self._call("acquire") != "OK":
-                    log.error("node id %s is taken by another node", self.settings.node_id)
                 self.failure = None
+                if await self._call("acquire") != "OK":
+                    self.failure = f"node id {self.settings.node_id!r} is taken by another node"
+                    log.error("%s", self.failure)
                 await on_lost(self.token, why)
             except RedisError as error:
                 if self.failure is None:
