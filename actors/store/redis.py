@@ -1,27 +1,37 @@
 """The Redis store (`redis://HOST:PORT/DB`): run histories in a redis-server (7.0 or later), through
-coredis.
+coredis, shared by every node started on the same URL.
 
 Keys, all under `rc:`:
 - `rc:run:<run_id>`, a hash: the run's info, `status`, `created_at`, `finished_at`,
-  `event_count` (the index its next event must have) and `epoch` (its writer's, the fence);
+  `event_count` (the index its next event must have), `epoch` (its writer's, the fence), `owner`
+  (the lease token of the node incarnation that writes it), `node` (that node's id) and, once
+  another node asked for it, `cancel` (the reason);
 - `rc:ev:<run_id>`, a stream: the event of index `i` is the entry `<i>-1` with the frame in field
-  `f` (stream ids must be above `0-0`); explicit ids mean one entry per index at most;
-- `rc:runs:<STATUS>`, sorted sets of run ids by `created_at`, for listing and for the runs a
-  stopped server left RUNNING;
+  `f` (stream ids must be above `0-0`); explicit ids mean one entry per index at most; it expires
+  `retention` seconds after the run finished, when a retention is set;
+- `rc:runs:<STATUS>`, sorted sets of run ids by `created_at`, for listing;
+- `rc:node:<node_id>`: the node's lease, holding its current token (`actors.store.redis_lease`);
+- `rc:owned:<token>`, the running runs of a node incarnation, and `rc:owners`, the tokens that
+  have some: where every node looks for runs whose owner's lease is gone (`unfinished_runs`);
 - `rc:graph:<graph_id>`, a hash: a graph definition as created;
 - `rc:writable`: what `CheckWritable` writes.
 
 A commit is one call of the function `rc_commit` of the library `runcast` (`LIBRARY`, loaded with
 `FUNCTION LOAD REPLACE` when the store opens): Redis runs a function atomically, and this one
-checks every write against the fence of `actors.store.base` (as `actors.store.fence` states it)
-before it makes any change, so a commit is all or none, as in the other stores. A refusal comes
-back as an error starting `REFUSED`, and `actors.store.fence` names the write at fault from what
-the store holds; any other failure (Redis gone, out of memory) is `StorageFailed`. Floats travel
+checks every write before it makes any change, so a commit is all or none, as in the other
+stores. It checks the fence of `actors.store.base` (as `actors.store.fence` states it) and the
+ownership of each run: an append or finish only by the run's owner while the owner's lease
+lives; a claim only by the owner or once the owner's lease is gone. An identical retry of a
+run's last batch is taken and changes nothing (a commit whose reply was lost may be sent
+again). Then it publishes each run's events on the run's channel (`actors.store.redis_channels`)
+in the same atomic step. A refusal comes back as an error starting `REFUSED`, and
+`actors.store.fence` names the write at fault from what the store holds (an ownership refusal is
+`OwnershipLost`); any other failure (Redis gone, out of memory) is `StorageFailed`. Floats travel
 as the text `repr` gives them, so that Lua's number formatting never rounds a timestamp.
 
 The client does not retry a command on a connection error (coredis does by default): a commit
-that may or may not have landed is reported as failed, and the fence refuses its writes if it
-is sent again after all.
+that may or may not have landed is reported as failed, and the run is recovered from what the
+store holds.
 """
 
 from __future__ import annotations
@@ -64,6 +74,8 @@ from actors.store.redis_lease import NodeLease, NodeSettings
 from actors.supervisor import root_cause
 
 T = TypeVar("T")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 6379
 
 LIBRARY = """#!lua name=runcast
 
@@ -283,13 +295,16 @@ class RedisStore:
         client: coredis.Redis[str],
         url: str,
         lease: NodeLease,
-        channels: RunChannels,
         retention: float | None,
     ) -> None:
         self._redis = client
         self.url = url
         self.lease = lease
-        self.channels = channels
+        parts = urlsplit(url)
+        self.channels = RunChannels(
+            parts.hostname or DEFAULT_HOST, parts.port or DEFAULT_PORT, parts.password,
+            self._cancel_requested,
+        )
         self.retention = retention
         self._closed = False
         self._notices, self._notices_out = trio.open_memory_channel[Notice](math.inf)
@@ -445,10 +460,9 @@ async def open_redis_store(
     node has the same node id."""
     parts = urlsplit(url)
     db = int(parts.path.lstrip("/") or 0)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
     client: coredis.Redis[str] = coredis.Redis(
-        host=host,
-        port=port,
+        host=parts.hostname or DEFAULT_HOST,
+        port=parts.port or DEFAULT_PORT,
         db=db,
         password=parts.password,
         ssl=parts.scheme == "rediss",
@@ -460,15 +474,11 @@ async def open_redis_store(
             await client.function_load(LIBRARY, replace=True)
             lease = NodeLease(client, node or NodeSettings())
             await lease.acquire()
-            store: RedisStore
-            channels = RunChannels(
-                host, port, parts.password, lambda run_id, reason: store._cancel_requested(run_id, reason)
-            )
-            store = RedisStore(client, url, lease, channels, retention)
+            store = RedisStore(client, url, lease, retention)
             try:
                 async with trio.open_nursery() as nursery:
-                    await nursery.start(channels.run)
-                    await channels.follow_control(lease.token)
+                    await nursery.start(store.channels.run)
+                    await store.channels.follow_control(lease.token)
                     nursery.start_soon(lease.keep, store._lease_lost)
                     yield store
                     nursery.cancel_scope.cancel()
