@@ -24,7 +24,7 @@ import trio
 
 from benchmarks import bare_stack, report
 from benchmarks.options import CLIENT_PROCESSES, server_options
-from benchmarks.scenarios import fanout, hold, inprocess, reconnect_storm, throughput
+from benchmarks.scenarios import fanout, hold, inprocess, node_loss, reconnect_storm, throughput
 from benchmarks.server import DemoSize, server_under_test, target_parameters
 from web.tuning import tune_interpreter
 
@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         scenarios.add_parser("hold", help="many live runs at once, each emitting slowly, some watched")
     )
     fanout.add_arguments(scenarios.add_parser("fanout", help="one run, S subscribers"))
+    node_loss.add_arguments(
+        scenarios.add_parser(
+            "node-loss", help="two nodes on one Redis, one killed while its runs are followed "
+                              "from the other: time until their ends arrive"
+        )
+    )
     ceiling = scenarios.add_parser(
         "ceiling", help="the bare stack: a Quart+Hypercorn route pushing pre-encoded frames"
     )
@@ -179,6 +185,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         problems = fanout.problems(fanout.command(args)[0]["figures"], args.subscribers)
         if problems:
             sys.exit("fanout: " + "; ".join(problems))
+    elif args.scenario == "node-loss":
+        problems = node_loss.problems(node_loss.command(args)[0]["figures"])
+        if problems:
+            sys.exit("node-loss: " + "; ".join(problems))
     elif args.scenario == "reconnect-storm":
         entries = reconnect_storm.command(args)
         faults = ("gaps", "duplicates", "missing", "not_completed")

@@ -238,6 +238,17 @@ def is_redis(store: str) -> bool:
     return store.startswith("redis://")
 
 
+def serve_command(demo: DemoSize, store_url: str) -> list[str]:
+    """`runcast serve` (of this venv) on `store_url` with the demo workflow of `demo`, logging
+    warnings and errors only; the port, node id and other options are the caller's to add."""
+    return [
+        str(Path(sys.executable).parent / "runcast"), "serve",
+        "--store", store_url, "--log-level", "WARNING",
+        "--demo-step-delay", str(demo.step_delay), "--demo-steps", str(demo.steps),
+        "--demo-progress", str(demo.progress),
+    ]
+
+
 @contextmanager
 def started_runcast(
     demo: DemoSize, store: str = "sqlite", feed_capacity: int | None = None, nodes: int = 1
@@ -249,12 +260,7 @@ def started_runcast(
     processes: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="runcast-bench-") as tmp:
         store_url = f"sqlite:{tmp}/bench.db" if store == "sqlite" else store
-        command = [
-            str(Path(sys.executable).parent / "runcast"), "serve",
-            "--store", store_url, "--log-level", "WARNING",
-            "--demo-step-delay", str(demo.step_delay), "--demo-steps", str(demo.steps),
-            "--demo-progress", str(demo.progress),
-        ]
+        command = serve_command(demo, store_url)
         if feed_capacity is not None:
             command += ["--feed-capacity", str(feed_capacity)]
         try:

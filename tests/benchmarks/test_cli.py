@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 RUNCAST_BENCH = Path(sys.executable).parent / "runcast-bench"
-SCENARIOS = ("throughput", "reconnect-storm", "hold", "fanout", "ceiling", "inprocess")
+SCENARIOS = (
+    "throughput", "reconnect-storm", "hold", "fanout", "ceiling", "inprocess", "node-loss"
+)
 
 
 def test_runcast_bench_lists_every_scenario() -> None:
