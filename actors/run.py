@@ -221,7 +221,8 @@ class RunActor:
 
     async def _end_after_crash(self, crash: Exception) -> None:
         """Adopt the durable history; unless it already ends, close it with a terminal error.
-        While the store cannot write, tell the subscribers the run is lost and try again."""
+        While the store cannot write (or, in a shared store, takes no run of this node until it
+        has its lease again), tell the subscribers the run is lost and try again."""
         self.log.crashed()
         while self.log.in_flight and self.publisher.running:
             await self.publisher.round_ended()  # the store must not change under the reload
@@ -229,7 +230,7 @@ class RunActor:
         while self.log.state is not RunState.FINISHED:
             try:
                 await self._close_from_store(crash)
-            except StorageFailed as failure:
+            except (StorageFailed, OwnershipLost) as failure:
                 if self.log.lost is None:
                     log.error("run %s is lost until the store takes its end: %s", self.run_id, failure)
                 self.log.lose(failure)  # the failed commit left the log BROKEN: adopt again

@@ -153,7 +153,7 @@ class RunLog:
         self.status = RunStatus.RUNNING
         self.finished_at: float | None = None
         self.failure: StoreError | None = None  # why the log is BROKEN, if a commit said so
-        self.lost: StorageFailed | None = None  # the store cannot take the run's end
+        self.lost: StoreError | None = None  # the store cannot take the run's end (yet)
         self._finish: FinishRun | None = None  # the terminal event's write, once appended
         self._finish_in_flight: FinishRun | None = None  # ... once taken for commit
         self._claim: ClaimRun | None = None  # the first write after an adoption
@@ -300,7 +300,7 @@ class RunLog:
         self._feeds.add(feed)
         return Subscription(self.status, count, start, self.history[start:], live=True)
 
-    def lose(self, failure: StorageFailed) -> None:
+    def lose(self, failure: StoreError) -> None:
         """The store cannot take the run's end: every feed ends with RunLost, and subscriptions
         are refused until the run is adopted again and ends."""
         self.lost = failure

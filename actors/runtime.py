@@ -52,10 +52,12 @@ from actors.stats import RuntimeStats
 from actors.store.base import (
     CancelRequested,
     CheckWritable,
+    OwnershipLost,
     RunRecord,
     SharedStore,
     StorageFailed,
     Store,
+    StoreError,
     WriteRefused,
 )
 from actors.supervisor import ChildSpec, Restart, Supervisor
@@ -81,9 +83,10 @@ class RuntimeClosing(RuntimeError):
 
 
 class StoreUnavailable(RuntimeError):
-    """New runs are refused while the store cannot write."""
+    """New runs are refused while the store cannot write (or, in a shared store, while this
+    node holds no live lease)."""
 
-    def __init__(self, failure: StorageFailed) -> None:
+    def __init__(self, failure: StoreError) -> None:
         super().__init__(f"the store cannot write, so no new run starts: {failure}")
 
 
@@ -196,7 +199,7 @@ class Runtime:
             return
         try:
             await publisher.commit([CheckWritable(time.time())])
-        except StorageFailed as failure:
+        except (StorageFailed, OwnershipLost) as failure:
             raise StoreUnavailable(failure) from None
 
     async def _ask_registry(self, make: Callable[[Reply[T]], RegistryMessage]) -> T:

@@ -131,7 +131,9 @@ local function commit(keys, args)
         return refuse('graph ' .. w.id .. ' already exists')
       end
       graphs[w.id] = true
-    elseif w.k ~= 'check' then
+    elseif w.k == 'check' then
+      if not alive(me) then return refuse('lease') end
+    else
       local r = run(w.id)
       if not r or r.status ~= 'RUNNING' then return refuse('run ' .. w.id) end
       if w.k == 'claim' then
