@@ -490,6 +490,10 @@ async def test_a_redis_outage_loses_no_event_a_client_saw_and_the_nodes_carry_on
           " after Redis came back; refused before that:")
     for node_id, refusals in refused.items():
         print(f"  {node_id}: {refusals}")
+        # until a node has its lease again, a start is refused up front, never taken and failed
+        for refusal in refusals:
+            assert not refusal.startswith("started"), (node_id, refusal)
+            assert "so no new run starts" in decoded(refusal)["error"], (node_id, refusal)
 
     endings = {}
     for _, run_id in starters:
