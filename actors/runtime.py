@@ -52,6 +52,8 @@ from actors.stats import RuntimeStats
 from actors.store.base import (
     CancelRequested,
     CheckWritable,
+    LeaseLost,
+    Notice,
     OwnershipLost,
     RunRecord,
     SharedStore,
@@ -107,6 +109,10 @@ class Runtime:
     @property
     def live_runs(self) -> int:
         return len(self._registry.live)
+
+    @property
+    def live_run_ids(self) -> list[str]:
+        return list(self._registry.live)
 
     @property
     def storage_failure(self) -> StorageFailed | None:
@@ -378,20 +384,32 @@ async def sweep_orphaned_runs(store: SharedStore) -> None:
 
 
 async def heed_notices(store: SharedStore, runtime: Runtime) -> None:
-    """Act on what the store tells this node: cancel the runs other nodes asked it to; when
-    its lease was lost, stop every run it holds (their writes are refused; each is closed)."""
+    """Act on what the store tells this node (until the runtime closes)."""
     async for notice in store.notices():
-        if isinstance(notice, CancelRequested):
-            try:
-                await runtime.cancel_here(notice.run_id, notice.reason)
-            except RuntimeClosing:
-                return
-        else:
-            log.error("%s: stopping its %d runs", notice.why, runtime.live_runs)
-            try:
-                await runtime.cancel_all(notice.why)
-            except RuntimeClosing:
-                return
+        try:
+            await heed(notice, store, runtime)
+        except RuntimeClosing:
+            return
+
+
+async def heed(notice: Notice, store: SharedStore, runtime: Runtime) -> None:
+    """Cancel the runs other nodes asked this one to cancel, also those asked for while it could
+    not hear; when its lease was lost, stop every run it holds (their writes are refused; each
+    is closed)."""
+    if isinstance(notice, LeaseLost):
+        log.error("%s: stopping its %d runs", notice.why, runtime.live_runs)
+        await runtime.cancel_all(notice.why)
+        return
+    if isinstance(notice, CancelRequested):
+        requested = {notice.run_id: notice.reason}
+    else:
+        try:
+            requested = await store.requested_cancels(runtime.live_run_ids)
+        except StorageFailed as failure:
+            log.warning("could not read the cancel requests of this node's runs: %s", failure)
+            return
+    for run_id, reason in requested.items():
+        await runtime.cancel_here(run_id, reason)
 
 
 @asynccontextmanager

@@ -187,7 +187,13 @@ class LeaseLost:
     why: str
 
 
-Notice = CancelRequested | LeaseLost
+@attrs.frozen
+class RecheckCancels:
+    """Cancel requests for this node's runs may have been made while it could not hear them:
+    read them from the runs' records (`requested_cancels`)."""
+
+
+Notice = CancelRequested | LeaseLost | RecheckCancels
 
 
 @runtime_checkable
@@ -210,6 +216,10 @@ class SharedStore(Store, Protocol):
     async def request_cancel(self, run_id: str, reason: str) -> bool:
         """Ask the owner of the running `run_id` to cancel it; whether this request did (False:
         the run is finished, unknown, or being cancelled). Raises StorageFailed."""
+
+    async def requested_cancels(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """The cancel requests recorded for the running runs of `run_ids`: run id -> reason.
+        Raises StorageFailed."""
 
     def notices(self) -> trio.MemoryReceiveChannel[Notice]:
         """What concerns this node: cancel requests for its runs, the loss of its lease."""

@@ -62,6 +62,7 @@ from actors.store.base import (
     LeaseLost,
     Notice,
     OwnershipLost,
+    RecheckCancels,
     RunRecord,
     SaveGraph,
     StorageFailed,
@@ -305,7 +306,7 @@ class RedisStore:
         parts = urlsplit(url)
         self.channels = RunChannels(
             parts.hostname or DEFAULT_HOST, parts.port or DEFAULT_PORT, parts.password,
-            self._cancel_requested,
+            self._cancel_requested, lambda: self._notices.send_nowait(RecheckCancels()),
         )
         self.retention = retention
         self._closed = False
@@ -402,7 +403,7 @@ class RedisStore:
             return []
         key = f"rc:ev:{run_id}"
         entries = await self._read(run_id, self._redis.xrange(key, f"{start}-1", "+", count=limit))
-        if not entries and self.retention is not None and not await self._read(
+        if not entries and not await self._read(
             run_id, self._redis.exists([key])
         ) and start < await self.count_events(run_id):
             raise HistoryGone(run_id)
@@ -439,6 +440,18 @@ class RedisStore:
     async def request_cancel(self, run_id: str, reason: str) -> bool:
         answer = await self._read(run_id, self._redis.fcall("rc_cancel", [], [run_id, reason]))
         return bool(answer == "CANCELLING")
+
+    async def requested_cancels(self, run_ids: Sequence[str]) -> dict[str, str]:
+        if not run_ids:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            replies = [pipe.hmget(f"rc:run:{run_id}", ["status", "cancel"]) for run_id in run_ids]
+        requested = {}
+        for run_id, reply in zip(run_ids, replies):
+            status, reason = await self._read(run_id, reply)
+            if status == RunStatus.RUNNING.value and reason is not None:
+                requested[run_id] = str(reason)
+        return requested
 
     def notices(self) -> trio.MemoryReceiveChannel[Notice]:
         return self._notices_out

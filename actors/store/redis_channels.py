@@ -12,7 +12,8 @@ its cursor, whenever something may have been missed: the connection dropped (the
 until it is back, naming why), the run's channel was quiet for `IDLE_RECHECK` seconds, or a
 commit ended the run without events. The owner of a run reads cancel requests on the channel
 `rc:ctl:<its lease token>`, as `"<run_id>\\n<reason>"`; the request itself is also in the run's
-record (see `actors.store.redis`), so one missed while the connection was down is not lost.
+record (see `actors.store.redis`), and each time the subscription to them is confirmed the owner
+reads the records of its runs, so one made while the connection was down is not lost.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import trio
 
 from actors.feed import Feed
 from actors.store.base import StorageFailed
-from actors.store.resp import RespError, RespReader, command
+from actors.store.resp import ProtocolViolation, RespError, RespReader, command
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,16 @@ class RunChannels:
         port: int,
         password: str | None,
         on_control: Callable[[str, str], None],
+        on_control_followed: Callable[[], None],
     ) -> None:
-        """`on_control(run_id, reason)` is called for each cancel request of a run owned here."""
+        """`on_control(run_id, reason)` is called for each cancel request of a run owned here,
+        and `on_control_followed()` each time Redis confirmed the subscription to them (the
+        requests made while there was none are then to be read from the runs' records)."""
         self._host = host
         self._port = port
         self._password = password
         self._on_control = on_control
+        self._on_control_followed = on_control_followed
         self._control = ""  # the control channel of the node's current lease token
         self._feeds: dict[str, list[Feed]] = {}
         self._heard: dict[str, float] = {}  # when a run's channel last had a message
@@ -89,7 +94,9 @@ class RunChannels:
             while True:
                 try:
                     await self._connected(up)
-                except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as error:
+                except (
+                    OSError, trio.BrokenResourceError, trio.ClosedResourceError, ProtocolViolation
+                ) as error:
                     if self.failure is None:
                         delay = RECONNECT_FIRST  # it was up: try again soon
                     self._dropped(f"Redis pub/sub connection lost: {error or type(error).__name__}")
@@ -132,9 +139,10 @@ class RunChannels:
             for feed in feeds:
                 feed.close()
         self._feeds.clear()
-        for event in self._confirmed.values():
+        self._heard.clear()
+        confirmed, self._confirmed = self._confirmed, {}
+        for event in confirmed.values():
             event.set()  # the waiters see the connection gone
-        self._confirmed.clear()
 
     def _dispatch(self, reply: object) -> None:
         if isinstance(reply, RespError):
@@ -149,6 +157,8 @@ class RunChannels:
             event = self._confirmed.get(channel)
             if event is not None:
                 event.set()
+            if channel == self._control:
+                self._on_control_followed()
         elif kind == b"message" and isinstance(payload, bytes):
             if channel.startswith(RUN_CHANNEL):
                 self._publish(channel.removeprefix(RUN_CHANNEL), payload)
@@ -184,9 +194,10 @@ class RunChannels:
             await self._send(command("SUBSCRIBE", channel))
         with trio.move_on_after(SUBSCRIBE_TIMEOUT):
             await event.wait()
-        if self._confirmed.get(channel) is not event:
+        if self._confirmed.get(channel) is not event or not event.is_set():
             feed.close()
-            raise StorageFailed(f"no live stream from Redis: {self.failure or 'no confirmation'}")
+            why = self.failure or f"Redis did not confirm the subscription within {SUBSCRIBE_TIMEOUT} s"
+            raise StorageFailed(f"no live stream from Redis: {why}")
         return feed
 
     async def follow_control(self, token: str) -> None:
@@ -214,17 +225,25 @@ class RunChannels:
         feeds of quiet channels so that their followers re-read the stream."""
         while True:
             await trio.sleep(IDLE_RECHECK)
-            now = trio.current_time()
-            for run_id in list(self._feeds):
-                feeds = [feed for feed in self._feeds[run_id] if not feed.closed]
-                if not feeds:
-                    del self._feeds[run_id]
-                    self._heard.pop(run_id, None)
-                    channel = RUN_CHANNEL + run_id
-                    if self._confirmed.pop(channel, None) is not None:
-                        await self._send(command("UNSUBSCRIBE", channel))
-                    continue
-                self._feeds[run_id] = feeds
-                if now - self._heard.get(run_id, now) >= IDLE_RECHECK:
-                    for feed in feeds:
-                        feed.close()
+            unfollowed = self._recheck(trio.current_time())
+            if unfollowed:
+                await self._send(command("UNSUBSCRIBE", *unfollowed))
+
+    def _recheck(self, now: float) -> list[str]:
+        """One re-check (no checkpoint, so no message or drop comes in between); the channels to
+        unsubscribe from."""
+        unfollowed = []
+        for run_id, feeds in list(self._feeds.items()):
+            feeds = [feed for feed in feeds if not feed.closed]
+            if not feeds:
+                del self._feeds[run_id]
+                self._heard.pop(run_id, None)
+                channel = RUN_CHANNEL + run_id
+                if self._confirmed.pop(channel, None) is not None:
+                    unfollowed.append(channel)
+                continue
+            self._feeds[run_id] = feeds
+            if now - self._heard.get(run_id, now) >= IDLE_RECHECK:
+                for feed in feeds:
+                    feed.close()
+        return unfollowed

@@ -75,20 +75,23 @@ class RespReader:
             raise ProtocolViolation("an empty line where a reply starts")
         kind, rest = head[:1], head[1:]
         if kind == b"+":
-            return rest.decode(), at
+            return _text(rest), at
         if kind == b"-":
             return RespError(rest.decode(errors="replace")), at
         if kind == b":":
-            return int(rest), at
+            return _number(rest), at
         if kind == b"$":
-            size = int(rest)
+            size = _number(rest)
             if size < 0:
                 return None, at
-            if len(self._buffer) < at + size + 2:
+            end = at + size
+            if len(self._buffer) < end + 2:
                 return None
-            return bytes(self._buffer[at : at + size]), at + size + 2
+            if self._buffer[end : end + 2] != b"\r\n":
+                raise ProtocolViolation(f"a bulk string of {size} bytes not followed by CR LF")
+            return bytes(self._buffer[at:end]), end + 2
         if kind == b"*":
-            count = int(rest)
+            count = _number(rest)
             if count < 0:
                 return None, at
             items: list[Reply] = []
@@ -102,3 +105,17 @@ class RespReader:
                 items.append(item)
             return items, at
         raise ProtocolViolation(f"unknown reply type {kind!r}")
+
+
+def _number(text: bytes) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ProtocolViolation(f"not a number: {text[:40]!r}") from None
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise ProtocolViolation(f"a simple string that is not UTF-8: {data[:40]!r}") from None

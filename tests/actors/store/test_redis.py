@@ -28,6 +28,7 @@ from actors.store.base import HistoryGone, LeaseLost, OwnershipLost
 from actors.store.redis import LIBRARY, RedisStore, open_redis_store
 from actors.store.redis_lease import NodeLease, NodeSettings
 from tests.actors.store.test_contract import append, appends, create, frame, record
+from tests.actors.store.test_redis_channels import next_notice
 
 
 async def test_events_are_stream_entries_with_their_index_and_the_run_a_hash(redis_url: str) -> None:
@@ -162,7 +163,7 @@ async def test_a_claim_is_refused_while_the_owner_lives_and_taken_once_its_lease
 
         await client.delete(["rc:node:n1"])  # n1 lost its lease (it takes a new one)
         with trio.fail_after(5):
-            assert isinstance(await one.notices().receive(), LeaseLost)
+            assert isinstance(await next_notice(one), LeaseLost)
         await two.commit([ClaimRun("r", 2), AppendEvents("r", 3, ["taken"], epoch=2)])
         with pytest.raises(OwnershipLost):  # under its new lease n1 does not hold r
             await one.commit([append("r", 4)])
@@ -228,7 +229,7 @@ async def test_unfinished_runs_are_the_running_runs_of_dead_owners(redis_url: st
 
         await client.delete(["rc:node:n2"])  # n2 lost its lease: its runs are orphans
         with trio.fail_after(5):
-            assert isinstance(await two.notices().receive(), LeaseLost)
+            assert isinstance(await next_notice(two), LeaseLost)
         ids = sorted(record.info.run_id for record in await three.unfinished_runs())
         assert ids == ["b", "d"]
 

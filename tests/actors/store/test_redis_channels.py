@@ -13,7 +13,7 @@ import trio
 from actors.events import RunStatus
 from actors.feed import Feed
 from actors.store import FinishRun, StorageFailed
-from actors.store.base import CancelRequested
+from actors.store.base import CancelRequested, Notice, RecheckCancels
 from actors.store.redis import RedisStore, open_redis_store
 from actors.store.redis_channels import IDLE_RECHECK
 from actors.store.redis_lease import NodeSettings
@@ -57,9 +57,19 @@ async def kill_pubsub_connections(url: str) -> int:
         return int(await admin.client_kill(type_=coredis.PureToken.PUBSUB))
 
 
+async def next_notice(store: RedisStore, within: float = 5.0) -> Notice:
+    """The store's next notice but RecheckCancels (which each confirmed subscription to the
+    node's cancel requests gives)."""
+    with trio.fail_after(within):
+        while isinstance(notice := await store.notices().receive(), RecheckCancels):
+            pass
+    return notice
+
+
 def assert_no_notice(store: RedisStore) -> None:
     with pytest.raises(trio.WouldBlock):
-        store.notices().receive_nowait()
+        while isinstance(store.notices().receive_nowait(), RecheckCancels):
+            pass
 
 
 async def test_a_feed_gets_the_events_committed_after_watch_and_ends_with_the_run(
@@ -224,10 +234,10 @@ async def test_cancel_requests_reach_the_runs_owner_once(redis_url: str) -> None
 
         assert await two.request_cancel("r1", "stop it") is True
         with trio.fail_after(5):
-            assert await one.notices().receive() == CancelRequested("r1", "stop it")
+            assert await next_notice(one) == CancelRequested("r1", "stop it")
         assert await one.request_cancel("r2", "from one") is True  # the owner is asked, wherever
         with trio.fail_after(5):
-            assert await two.notices().receive() == CancelRequested("r2", "from one")
+            assert await next_notice(two) == CancelRequested("r2", "from one")
 
         assert await two.request_cancel("r1", "again") is False  # being cancelled already
         assert await one.request_cancel("r1", "by itself") is False
@@ -239,7 +249,7 @@ async def test_cancel_requests_reach_the_runs_owner_once(redis_url: str) -> None
         await one.commit([create("r3")])
         assert await two.request_cancel("r3", "marker") is True
         with trio.fail_after(5):
-            assert await one.notices().receive() == CancelRequested("r3", "marker")
+            assert await next_notice(one) == CancelRequested("r3", "marker")
         assert_no_notice(one)
         assert_no_notice(two)
 
@@ -262,4 +272,76 @@ async def test_cancel_requests_still_arrive_after_the_connection_came_back(redis
                     await trio.sleep(0.02)
         assert await two.request_cancel("r", "after the reconnection") is True
         with trio.fail_after(5):
-            assert await one.notices().receive() == CancelRequested("r", "after the reconnection")
+            assert await next_notice(one) == CancelRequested("r", "after the reconnection")
+
+
+async def test_a_cancel_request_made_while_the_owner_cannot_hear_is_read_from_the_record(
+    redis_url: str,
+) -> None:
+    """A request published while the owner's pub/sub connection is down reaches nobody; once
+    the owner's subscription is confirmed again it is told to recheck (RecheckCancels), and
+    the run's record has the request."""
+    async with (
+        open_redis_store(redis_url, node("n1")) as one,
+        open_redis_store(redis_url, node("n2")) as two,
+    ):
+        await one.commit([create("r"), create("other")])
+        feed = await one.watch("r", 100)
+        while True:  # the subscription of the start
+            try:
+                one.notices().receive_nowait()
+            except trio.WouldBlock:
+                break
+        await kill_pubsub_connections(redis_url)  # Redis drops both nodes' subscriptions now
+        assert await two.request_cancel("r", "while down") is True  # published to nobody
+        await closed_within(feed, 5)
+        with trio.fail_after(5):
+            assert isinstance(await one.notices().receive(), RecheckCancels)
+        assert await one.requested_cancels(["r", "other", "unknown"]) == {"r": "while down"}
+        await one.commit([FinishRun("r", RunStatus.CANCELLED, 2.0, 0)])
+        assert await one.requested_cancels(["r"]) == {}  # only running runs
+
+
+async def test_a_connection_lost_while_the_recheck_unsubscribes_does_not_crash_the_store(
+    redis_url: str,
+) -> None:
+    """The idle re-check unsubscribes from 3,000 channels at once while the connection is
+    killed: the store carries on and watches again once it is back."""
+    before = trio.current_time()
+    async with open_redis_store(redis_url, node("n1")) as store:
+        count = 3000
+        for index in range(count):
+            feed = await store.watch(f"r{index}", 10)
+            feed.close()  # the follower stopped: the next recheck unsubscribes its channel
+        assert store.channels.followed_runs == count
+        await trio.sleep_until(before + IDLE_RECHECK - 0.05)
+        with trio.fail_after(2):
+            while store.channels.followed_runs == count:
+                await trio.sleep(0)
+        await kill_pubsub_connections(redis_url)  # while the recheck goes on
+        with trio.fail_after(5):
+            while True:
+                try:
+                    await store.watch("after", 10)
+                    break
+                except StorageFailed:
+                    await trio.sleep(0.02)
+        assert store.channels.followed_runs == 1  # the watch just made
+
+
+async def test_watch_without_a_confirmation_within_the_timeout_raises(redis_url: str) -> None:
+    """A subscription Redis does not confirm within SUBSCRIBE_TIMEOUT is a StorageFailed, not a
+    feed that may miss events."""
+    async with open_redis_store(redis_url, node("n1", ttl=30.0, renew=10.0)) as store:
+        async with coredis.Redis.from_url(redis_url, decode_responses=True) as admin:
+            await admin.client_pause(6500)  # every client's commands wait (SUBSCRIBE too)
+            try:
+                started = trio.current_time()
+                with pytest.raises(StorageFailed):
+                    await store.watch("r", 10)
+                    pytest.fail(
+                        f"watch returned a feed after {trio.current_time() - started:.2f} s"
+                        " although Redis never confirmed the subscription"
+                    )
+            finally:
+                await admin.client_unpause()

@@ -165,3 +165,18 @@ def test_any_split_of_a_stream_of_replies_reads_the_same_replies_in_order(
 def test_bytes_that_are_not_resp2_raise_protocol_violation(data: bytes) -> None:
     with pytest.raises(ProtocolViolation):
         read_all(data)
+
+
+@pytest.mark.parametrize("data", [b":abc\r\n", b"$x\r\n", b"*y\r\n", b":\r\n", b"+\xff\r\n"])
+def test_bad_numbers_or_text_raise_protocol_violation(data: bytes) -> None:
+    reader = RespReader()
+    reader.feed(data)
+    with pytest.raises(ProtocolViolation):
+        list(reader.replies())
+
+
+def test_a_bulk_string_not_ended_by_crlf_is_refused() -> None:
+    reader = RespReader()
+    reader.feed(b"$3\r\nabcXY+OK\r\n")
+    with pytest.raises(ProtocolViolation):
+        list(reader.replies())
