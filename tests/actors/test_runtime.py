@@ -27,7 +27,8 @@ from actors import (
     open_store,
 )
 from actors.events import encode_event
-from actors.store import AppendEvents, CreateRun, RunRecord
+from actors.store import AppendEvents, CreateRun, NodeSettings, RunRecord
+from tests.actors.store.test_redis_channels import kill_pubsub_connections
 from tests.actors.helpers import (
     follow_into,
     assert_complete_run,
@@ -514,3 +515,31 @@ async def test_a_run_left_running_by_a_dead_process_is_closed_as_interrupted(tmp
     assert [r.info.run_id for r in errored] == ["dead-run"]
     assert survivor_again == survivor_frames and kinds(survivor_frames)[-1] == "WorkflowCompleted"
     assert history == frames  # closed once, not again at the next start
+
+
+# -- a store several nodes share (a real redis-server) ---------------------------------------------
+
+
+async def test_a_cancel_asked_while_the_owner_cannot_hear_still_cancels_its_run(
+    redis_url: str,
+) -> None:
+    """Node two asks while node one's pub/sub connection is down (it reconnects after 50 ms at
+    the soonest, and the ask takes well under that): the request reaches nobody live, and node
+    one cancels the run once it hears again, from the run's record."""
+    catalog = catalog_of(blocking_workflow("blocking"))
+    async with (
+        open_store(redis_url, node=NodeSettings("one", 2.0, 0.5)) as one_store,
+        open_store(redis_url, node=NodeSettings("two", 2.0, 0.5)) as two_store,
+        open_runtime(one_store, catalog) as one,
+        open_runtime(two_store, catalog) as two,
+    ):
+        info = await one.start("blocking")
+        await wait_published(one, info.run_id, 2)
+        await kill_pubsub_connections(redis_url)
+        outcome = await two.cancel(info.run_id, "asked while one could not hear")
+        assert outcome.cancelling
+        with trio.fail_after(10):
+            frames = await follow_all(one, info.run_id)
+    events = assert_complete_run(frames)
+    assert [e["event"] for e in events[-2:]] == ["WorkflowCancelled", "WorkflowCompleted"]
+    assert events[-2]["reason"] == "asked while one could not hear"
