@@ -26,9 +26,9 @@ from actors.store import (
 )
 from actors.store.base import HistoryGone, LeaseLost, OwnershipLost
 from actors.store.redis import LIBRARY, RedisStore, open_redis_store
-from actors.store.redis_lease import NodeLease, NodeSettings
+from actors.store.redis_lease import NodeLease
 from tests.actors.store.test_contract import append, appends, create, frame, record
-from tests.actors.store.test_redis_channels import next_notice
+from tests.actors.store.test_redis_channels import next_notice, node
 
 
 async def test_events_are_stream_entries_with_their_index_and_the_run_a_hash(redis_url: str) -> None:
@@ -61,10 +61,6 @@ async def test_a_redis_that_cannot_be_reached_is_a_storage_failure_naming_it() -
 
 
 # --- ownership in the fence: several nodes on one Redis ----------------------------------------
-
-
-def node(node_id: str, ttl: float = 0.5, renew: float = 0.1) -> NodeSettings:
-    return NodeSettings(node_id, ttl, renew)
 
 
 @asynccontextmanager

@@ -5,32 +5,18 @@ owned under the old one are no longer its to write."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import coredis
 import pytest
 import trio
-from coredis.retry import NoRetryPolicy
 
 from actors.events import RunStatus
 from actors.store import FinishRun, StoreInUse
 from actors.store.base import CancelRequested, LeaseLost, OwnershipLost
-from actors.store.redis import LIBRARY, open_redis_store
+from actors.store.redis import open_redis_store
 from actors.store.redis_lease import NodeLease, NodeSettings
 from tests.actors.store.test_contract import append, appends, create, frame
-from tests.actors.store.test_redis_channels import assert_no_notice, next_notice
-
-
-def node(node_id: str, ttl: float = 0.5, renew: float = 0.1) -> NodeSettings:
-    return NodeSettings(node_id, ttl, renew)
-
-
-@asynccontextmanager
-async def client_of(url: str) -> AsyncIterator[coredis.Redis[str]]:
-    async with coredis.Redis.from_url(url, decode_responses=True, retry_policy=NoRetryPolicy()) as client:
-        await client.function_load(LIBRARY, replace=True)
-        yield client
+from tests.actors.store.test_redis import admin
+from tests.actors.store.test_redis_channels import assert_no_notice, next_notice, node
 
 
 def test_node_settings_refuse_a_renewal_not_shorter_than_the_lease_and_bad_ids() -> None:
@@ -43,7 +29,7 @@ def test_node_settings_refuse_a_renewal_not_shorter_than_the_lease_and_bad_ids()
 
 
 async def test_acquire_waits_for_a_previous_incarnations_lease_to_expire(redis_url: str) -> None:
-    async with client_of(redis_url) as client:
+    async with admin(redis_url) as client:
         previous = NodeLease(client, node("n1", ttl=0.3, renew=0.1))
         await previous.acquire()  # ... and is never renewed: that process died
         assert await client.get("rc:node:n1") == previous.token
@@ -75,7 +61,7 @@ async def test_a_second_node_with_the_same_id_is_refused_while_the_first_renews(
         # the first keeps its lease, and its runs
         assert first.lease.token == token
         await first.commit([create("r"), *appends("r", 0, 2)])
-        async with client_of(redis_url) as client:
+        async with admin(redis_url) as client:
             assert await client.get("rc:node:n1") == token
 
 
@@ -85,7 +71,7 @@ async def test_a_clean_close_releases_the_lease_so_a_restart_takes_it_at_once(
     settings = node("n1", ttl=5.0, renew=1.0)  # a lease left behind would hold a restart 5 s
     async with open_redis_store(redis_url, settings) as store:
         await store.commit([create("r")])
-    async with client_of(redis_url) as client:
+    async with admin(redis_url) as client:
         assert await client.exists(["rc:node:n1"]) == 0
     started = trio.current_time()
     async with open_redis_store(redis_url, settings) as again:
@@ -102,7 +88,7 @@ async def test_a_lease_deleted_behind_the_nodes_back_is_replaced_and_its_runs_ar
     ):
         await store.commit([create("old"), *appends("old", 0, 2)])
         old_token = store.lease.token
-        async with client_of(redis_url) as client:
+        async with admin(redis_url) as client:
             assert await client.delete(["rc:node:n1"]) == 1
             with trio.fail_after(5):
                 notice = await next_notice(store)
