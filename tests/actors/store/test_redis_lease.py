@@ -5,7 +5,6 @@ owned under the old one are no longer its to write."""
 
 from __future__ import annotations
 
-import coredis
 import pytest
 import trio
 
