@@ -1,5 +1,7 @@
 """Dependencies point one way, `benchmarks/` -> `web/` -> `actors/`: no module of `actors/`
-imports `web` or `benchmarks`, and no module of `web/` imports `benchmarks`."""
+imports `web` or `benchmarks`, and no module of `web/` imports `benchmarks`. The client
+(`client/`) speaks only the server's public protocols: it imports none of `actors`, `web` and
+`benchmarks`, and nothing of `actors` imports it (`web` may, for `runcast runs`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NOT_IMPORTED_BY = {"actors": ("web", "benchmarks"), "web": ("benchmarks",)}
+NOT_IMPORTED_BY = {
+    "actors": ("web", "benchmarks", "client"),
+    "web": ("benchmarks",),
+    "client": ("actors", "web", "benchmarks"),
+}
 
 
 def imported_packages(module: Path) -> Iterator[str]:
