@@ -32,7 +32,7 @@ from client.errors import (
     ServerError,
 )
 from client.events import RunEvent, RunInfo, StartedRun, WorkflowInfo
-from client.session import Session, open_session
+from client.session import Session, describe, open_session
 from client.watch import Watch
 
 DEFAULT_URL = "http://127.0.0.1:7777"
@@ -56,7 +56,7 @@ def http_error(response: httpx.Response, run_id: str | None = None) -> Exception
     if status == 410 and run_id is not None:
         return HistoryGone(run_id, str(detail))
     if 400 <= status < 500:
-        return Refused(f"{status}: {detail}")
+        return Refused(str(detail))
     return ServerError(f"{status}: {detail}")
 
 
@@ -219,7 +219,7 @@ class RuncastClient:
         try:
             response = await self._http.get(path, params=params)
         except httpx.TransportError as unreachable:
-            raise ConnectionLost(f"cannot reach {self.url}: {unreachable!r}") from unreachable
+            raise ConnectionLost(f"cannot reach {self.url}: {describe(unreachable)}") from unreachable
         if not response.is_success:
             raise http_error(response, run_id)
         try:

@@ -12,6 +12,10 @@ running run, or `replay` + every event from index 0 for a finished one. For each
 - an error frame: a refusal that ends the watch (`RunNotFound`, `HistoryGone`, ...), or a
   passing trouble that the server asks to reconnect for (the store cannot be read right now,
   the run is being closed after a storage fault, the server is shutting down);
+- a running run's refusal of a `last_event_index` beyond its last event, before the watch
+  delivered anything (a `from_index` the run has not reached yet): the watch reconnects from
+  the run's last event instead, and drops what comes before `from_index`. Once it delivered an
+  event, that refusal ends the watch: the server lost events the caller saw;
 - frames of other runs, and control frames (`subscribed`, `pong`...), are ignored.
 The watch is finished after a terminal event (`WorkflowCompleted`, `WorkflowError`), after
 the last event of a finished run (`replay`'s `total_events`), or in a snapshot (`replay` of
@@ -73,6 +77,7 @@ PASSING_TROUBLES = (
 RUN_NOT_FOUND = re.compile(r"Run (?P<id>.*) not found", re.DOTALL)
 WORKFLOW_NOT_FOUND = re.compile(r"Workflow (?P<id>.*) not found", re.DOTALL)
 HISTORY_GONE = re.compile(r"the history of run (?P<id>\S+) is gone", re.DOTALL)
+BEYOND_THE_RUN = re.compile(r"last_event_index -?\d+ is beyond .* \(it has (?P<count>\d+) events")
 
 
 def refusal(message: str, run_id: str | None = None) -> RuncastError | None:
@@ -107,6 +112,8 @@ class WatchCursor:
     snapshot: bool = False
     end_index: int | None = None  # the last index to deliver, once known
     finished: bool = False
+    resume_index: int | None = None  # sent instead of last_index until an event is delivered
+    delivered: bool = False
 
     @classmethod
     def starting_at(cls, run_id: str, from_index: int = 0, snapshot: bool = False) -> WatchCursor:
@@ -116,8 +123,12 @@ class WatchCursor:
 
     def reconnect(self) -> dict[str, Any]:
         """The command each connection sends first."""
-        last = self.last_index if self.last_index >= 0 else None
-        return {"action": "reconnect", "run_id": self.run_id, "last_event_index": last}
+        last = self.last_index if self.resume_index is None else self.resume_index
+        return {
+            "action": "reconnect",
+            "run_id": self.run_id,
+            "last_event_index": last if last >= 0 else None,
+        }
 
     def receive(self, frame: dict[str, Any], raw: str) -> Step:
         """What to do with one frame of the connection."""
@@ -136,9 +147,16 @@ class WatchCursor:
         if kind == "auth_error":
             return Fail(AuthenticationFailed(str(frame.get("error", "authentication failed"))))
         if kind == "error":
-            error = refusal(str(frame.get("error", "")), self.run_id)
-            return Reconnect(str(frame.get("error"))) if error is None else Fail(error)
+            return self._error(str(frame.get("error", "")))
         return IGNORE
+
+    def _error(self, message: str) -> Step:
+        beyond = BEYOND_THE_RUN.match(message)
+        if beyond is not None and not self.delivered:
+            self.resume_index = int(beyond["count"]) - 1
+            return Reconnect(f"the run has not reached event {self.last_index + 1} yet")
+        error = refusal(message, self.run_id)
+        return Reconnect(message) if error is None else Fail(error)
 
     def _event(self, index: int, kind: str, frame: dict[str, Any], raw: str) -> Step:
         if index <= self.last_index:
@@ -146,6 +164,8 @@ class WatchCursor:
         if index > self.last_index + 1:
             return Reconnect(f"event {index} came after event {self.last_index}: a gap")
         self.last_index = index
+        self.delivered = True
+        self.resume_index = None
         if kind in TERMINAL_EVENTS or index == self.end_index:
             self.finished = True
         return Deliver(RunEvent(index, kind, self.run_id, frame, raw))

@@ -46,6 +46,11 @@ def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return leaves[0] if len(leaves) == 1 else group
 
 
+def describe(error: BaseException) -> str:
+    """An exception as one line: its message, or its kind when it has none."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 class Session:
     """An open, greeted (and authenticated) connection."""
 
@@ -120,7 +125,7 @@ async def open_session(
             except WebSocketUpgradeError as refused:
                 raise handshake_refusal(url, refused.response) from None
             except (httpx.TransportError, OSError) as unreachable:
-                raise ConnectionLost(f"cannot connect to {url}: {unreachable!r}") from unreachable
+                raise ConnectionLost(f"cannot connect to {url}: {describe(unreachable)}") from unreachable
             session = Session(websocket, url)
             with anyio.move_on_after(timeout) as waited:
                 await session.greet(token)
