@@ -52,7 +52,9 @@ def _seconds(context: click.Context, parameter: click.Parameter, value: str) -> 
     except ValueError:
         seconds = math.nan
     if not (math.isfinite(seconds) and seconds >= 0):
-        raise click.BadParameter(f"must be a number of seconds (0 or more) or 'never', got {value!r}")
+        raise click.BadParameter(
+            f"must be a number of seconds (0 or more) or 'never', got {value!r}"
+        )
     return seconds
 
 
@@ -62,7 +64,8 @@ def server_options(command: F) -> F:
         "--json", "as_json", is_flag=True, help="One JSON object per line, for scripts."
     )(command)
     command = click.option(
-        "--token", envvar="RUNCAST_TOKEN", default=None, help="The server's token (env RUNCAST_TOKEN)."
+        "--token", envvar="RUNCAST_TOKEN", default=None,
+        help="The server's token (env RUNCAST_TOKEN).",
     )(command)
     return click.option(
         "--url", envvar="RUNCAST_URL", default=DEFAULT_URL, show_default=True, callback=_url,
@@ -71,7 +74,10 @@ def server_options(command: F) -> F:
 
 
 def run_client(
-    url: str, token: str | None, work: Callable[[RuncastClient], Awaitable[None]], backoff: Backoff | None = None
+    url: str,
+    token: str | None,
+    work: Callable[[RuncastClient], Awaitable[None]],
+    backoff: Backoff | None = None,
 ) -> None:
     """Run `work` with a client on trio; a refusal or a lost server ends the command with one
     line and status 1."""
@@ -112,7 +118,9 @@ def when(timestamp: Any) -> str:
 
 def table(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows
+    ]
 
 
 def run_row(run: RunInfo) -> list[str]:
@@ -148,8 +156,12 @@ def runs() -> None:
 
 
 @runs.command(name="list")
-@click.option("--limit", type=int, default=100, show_default=True, help="At most this many runs (1 to 1000).")
-@click.option("--status", default=None, help="Only runs of this status: RUNNING, COMPLETED, ERROR, CANCELLED.")
+@click.option(
+    "--limit", type=int, default=100, show_default=True, help="At most this many runs (1 to 1000)."
+)
+@click.option(
+    "--status", default=None, help="Only runs of this status: RUNNING, COMPLETED, ERROR, CANCELLED."
+)
 @server_options
 def list_runs(url: str, token: str | None, as_json: bool, limit: int, status: str | None) -> None:
     """The newest runs, newest first."""
@@ -194,11 +206,15 @@ def show(url: str, token: str | None, as_json: bool, run_id: str) -> None:
               callback=_seconds,
               help="Seconds without the server before giving up, or 'never'.")
 @server_options
-def tail(url: str, token: str | None, as_json: bool, run_id: str, start: int, give_up_after: float | None) -> None:
+def tail(
+    url: str, token: str | None, as_json: bool, run_id: str, start: int,
+    give_up_after: float | None,
+) -> None:
     """Print a run's events from --from on, live while it runs, until its terminal event;
     reconnects by itself when the connection drops."""
     backoff = Backoff(give_up_after=give_up_after)
-    run_client(url, token, partial(print_events, run_id=run_id, start=start, as_json=as_json), backoff)
+    work = partial(print_events, run_id=run_id, start=start, as_json=as_json)
+    run_client(url, token, work, backoff)
 
 
 @runs.command()
@@ -217,7 +233,8 @@ def start(
     async def work(client: RuncastClient) -> None:
         run = await client.start(workflow_id, message, session_id, user_id)
         if as_json:
-            print_json({"run_id": run.run_id, "workflow_id": run.workflow_id, "session_id": run.session_id})
+            ids = {"run_id": run.run_id, "workflow_id": workflow_id, "session_id": run.session_id}
+            print_json(ids)
         else:
             click.echo(run.run_id)
         if follow:
@@ -228,7 +245,9 @@ def start(
 
 @runs.command()
 @click.argument("run_id", metavar="RUN")
-@click.option("--reason", default=None, help="Carried by the run's WorkflowCancelled and WorkflowCompleted.")
+@click.option(
+    "--reason", default=None, help="Carried by the run's WorkflowCancelled and WorkflowCompleted."
+)
 @server_options
 def cancel(url: str, token: str | None, as_json: bool, run_id: str, reason: str | None) -> None:
     """Ask a running run to stop."""

@@ -219,7 +219,8 @@ class RuncastClient:
         try:
             response = await self._http.get(path, params=params)
         except httpx.TransportError as unreachable:
-            raise ConnectionLost(f"cannot reach {self.url}: {describe(unreachable)}") from unreachable
+            problem = describe(unreachable)
+            raise ConnectionLost(f"cannot reach {self.url}: {problem}") from unreachable
         if not response.is_success:
             raise http_error(response, run_id)
         try:

@@ -17,9 +17,10 @@ running run, or `replay` + every event from index 0 for a finished one. For each
   the run's last event instead, and drops what comes before `from_index`. Once it delivered an
   event, that refusal ends the watch: the server lost events the caller saw;
 - frames of other runs, and control frames (`subscribed`, `pong`...), are ignored.
-The watch is finished after a terminal event (`WorkflowCompleted`, `WorkflowError`), after
-the last event of a finished run (`replay`'s `total_events`), or in a snapshot (`replay` of
-the run's events so far) after the last event the run had when it was first asked.
+The watch is finished after a terminal event (`WorkflowCompleted`, `WorkflowError`; one below
+`from_index` too: the run ended before it), after the last event of a finished run (`replay`'s
+`total_events`), or in a snapshot (`RuncastClient.replay`: the run's events so far) after the
+last event the run had when the server first answered.
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ class WatchCursor:
 
     def _event(self, index: int, kind: str, frame: dict[str, Any], raw: str) -> Step:
         if index <= self.last_index:
+            self.finished = kind in TERMINAL_EVENTS  # the run ended before from_index
             return IGNORE
         if index > self.last_index + 1:
             return Reconnect(f"event {index} came after event {self.last_index}: a gap")
@@ -174,7 +176,7 @@ class WatchCursor:
         """The run has `count` events that are all the watch delivers (a finished run, or a
         snapshot's first answer)."""
         if not isinstance(count, int) or isinstance(count, bool):
-            return Fail(ServerError(f"the server sent an event count that is not an integer: {count!r}"))
+            return Fail(ServerError(f"the server sent an event count that is not one: {count!r}"))
         if self.end_index is None:
             self.end_index = count - 1
             if self.last_index >= self.end_index:

@@ -69,7 +69,8 @@ class Session:
             text = await self._websocket.receive_text()
         except WebSocketDisconnect as closed:
             reason = f" ({closed.reason})" if closed.reason else ""
-            raise ConnectionLost(f"the server closed the connection with {closed.code}{reason}") from None
+            closing = f"the server closed the connection with {closed.code}{reason}"
+            raise ConnectionLost(closing) from None
         except WebSocketNetworkError as broken:
             raise ConnectionLost(f"the connection to {self._url} broke") from broken
         except WebSocketInvalidTypeReceived:
@@ -115,7 +116,10 @@ def handshake_refusal(url: str, response: httpx.Response) -> Exception:
 
 @asynccontextmanager
 async def open_session(
-    websockets: AsyncWebSocketClient[AsyncWebSocketSession], url: str, token: str | None, timeout: float
+    websockets: AsyncWebSocketClient[AsyncWebSocketSession],
+    url: str,
+    token: str | None,
+    timeout: float,
 ) -> AsyncIterator[Session]:
     """A connection to `url`, greeted and authenticated within `timeout` seconds."""
     try:
@@ -125,7 +129,8 @@ async def open_session(
             except WebSocketUpgradeError as refused:
                 raise handshake_refusal(url, refused.response) from None
             except (httpx.TransportError, OSError) as unreachable:
-                raise ConnectionLost(f"cannot connect to {url}: {describe(unreachable)}") from unreachable
+                problem = describe(unreachable)
+                raise ConnectionLost(f"cannot connect to {url}: {problem}") from unreachable
             session = Session(websocket, url)
             with anyio.move_on_after(timeout) as waited:
                 await session.greet(token)
