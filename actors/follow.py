@@ -71,16 +71,22 @@ class Follow:
         RunLost."""
         cursor = self.start
         snapshot = self.snapshot
-        while True:
-            cursor = await self._backlog(snapshot, cursor, send)
-            if snapshot.feed is None:
-                if not snapshot.status.finished:
-                    raise RunLost(self.run_id, "no run actor holds it and its history has no end")
-                return
-            cursor, ended = await self._live(snapshot, cursor, send)
-            if ended:
-                return
-            snapshot = await self.resubscribe(cursor)
+        try:
+            while True:
+                cursor = await self._backlog(snapshot, cursor, send)
+                if snapshot.feed is None:
+                    if not snapshot.status.finished:
+                        raise RunLost(
+                            self.run_id, "no run actor holds it and its history has no end"
+                        )
+                    return
+                cursor, ended = await self._live(snapshot, cursor, send)
+                if ended:
+                    return
+                snapshot = await self.resubscribe(cursor)
+        finally:
+            if snapshot.feed is not None:
+                snapshot.feed.close()  # also when the consumer stops during the backlog
 
     async def _backlog(self, snapshot: Snapshot, cursor: int, send: SendFrames) -> int:
         if snapshot.frames is None:

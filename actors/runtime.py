@@ -216,11 +216,19 @@ class Runtime:
         except (ActorGone, RegistryClosed):
             raise RuntimeClosing() from None
 
-    async def follow(self, run_id: str, start: int = 0) -> Follow:
-        """Subscribe to `run_id` from event `start` (ignored for a finished run, which replays in
-        full). Raises UnknownRun, IndexBeyondRun."""
+    async def follow(self, run_id: str, start: int = 0, *, replay_in_full: bool = True) -> Follow:
+        """Subscribe to `run_id` from event `start`. A finished run replays in full (`start` is
+        ignored) unless `replay_in_full` is False: then it too is followed from `start`, which
+        may be its event count (nothing is owed) and no more. Raises UnknownRun,
+        IndexBeyondRun."""
         snapshot = await self._subscribe(run_id, start)
-        return self._following(snapshot, 0 if snapshot.status.finished else start)
+        if not snapshot.status.finished:
+            return self._following(snapshot, start)
+        if replay_in_full:
+            return self._following(snapshot, 0)
+        if start > snapshot.event_count:
+            raise IndexBeyondRun(run_id, start - 1, snapshot.event_count)
+        return self._following(snapshot, start)
 
     def _following(self, snapshot: Snapshot, start: int) -> Follow:
         self.stats.subscriptions += 1

@@ -43,6 +43,7 @@ from web.keep_alive import end_cleanly
 from web.metrics import CountedWebSocket, WebStats, metrics_blueprint
 from web.origins import OriginPolicy, origin_header, refusal
 from web.runs_api import runs_blueprint
+from web.sse import KEEP_ALIVE_INTERVAL, sse_blueprint
 from web.workflows_ws import WorkflowSocket
 
 UNAUTHORIZED = "Authorization: Bearer <token> is required"
@@ -76,14 +77,18 @@ def create_app(
     token: str | None,
     server_closing: trio.Event,
     allowed_origins: tuple[str, ...] | None = None,
+    sse_keep_alive: float = KEEP_ALIVE_INTERVAL,
 ) -> Asgi:
-    """`allowed_origins`: as `web.origins.OriginPolicy` takes them (None: the default)."""
+    """`allowed_origins`: as `web.origins.OriginPolicy` takes them (None: the default);
+    `sse_keep_alive`: seconds a run's event stream (`web.sse`) stays silent before it sends a
+    keep-alive comment."""
     app = QuartTrio("runcast")
     web_stats = WebStats()
     origins = OriginPolicy(allowed_origins)
     json_errors(app)
     guard(app, origins)
     app.register_blueprint(runs_blueprint(runtime))
+    app.register_blueprint(sse_blueprint(runtime, server_closing, keep_alive=sse_keep_alive))
     app.register_blueprint(graph_blueprint(graphs))
     app.register_blueprint(metrics_blueprint(runtime, web_stats))
 

@@ -6,7 +6,8 @@ policy themselves, so the handshakes Quart sees are those to paths it answers 40
   before anything else, the token included; one without an Origin (a script, a CLI) is served.
 - CORS: an answer to an allowed origin names it in `Access-Control-Allow-Origin`, and every
   answer says `Vary: Origin`. A preflight (`OPTIONS` on a route) is answered 204 with the
-  route's methods and the headers a page may send (`Authorization`, `Content-Type`), without the
+  route's methods and the headers a page may send (`Authorization`, `Content-Type`, and
+  `Last-Event-ID` for a script that resumes a run's event stream itself), without the
   token, since browsers send preflights without credentials.
 - A POST must say `Content-Type: application/json` (else 415), so that a page cannot send one
   without a preflight. Only a POST with neither a body nor a content type (a cancel from
@@ -24,7 +25,7 @@ from web.errors import problem
 from web.keep_alive import has_body
 from web.origins import OriginPolicy, refusal
 
-ALLOWED_HEADERS = "Authorization, Content-Type"
+ALLOWED_HEADERS = "Authorization, Content-Type, Last-Event-ID"  # the last for web.sse
 PREFLIGHT_MAX_AGE = "600"  # seconds a browser may reuse a preflight's answer
 JSON = "application/json"
 

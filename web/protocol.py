@@ -81,14 +81,27 @@ def subscribed(run_id: str, event_count: int) -> str:
     )
 
 
-def replay(run_id: str, status: RunStatus, total_events: int) -> str:
+def replay(run_id: str, status: RunStatus, total_events: int, first: int = 0) -> str:
+    """A finished run's replay, of all its events or (Server-Sent Events resuming after an
+    event) of those from index `first`, which the frame then names as `first_event_index`."""
+    if first == 0:
+        return _frame(
+            {
+                "event": "replay",
+                "run_id": run_id,
+                "status": status.value,
+                "total_events": total_events,
+                "message": f"Run {status.value}. Replaying all events.",
+            }
+        )
     return _frame(
         {
             "event": "replay",
             "run_id": run_id,
             "status": status.value,
             "total_events": total_events,
-            "message": f"Run {status.value}. Replaying all events.",
+            "first_event_index": first,
+            "message": f"Run {status.value}. Replaying the events from index {first}.",
         }
     )
 

@@ -29,6 +29,7 @@ from actors.store.redis_lease import DEFAULT_LEASE_RENEW, DEFAULT_LEASE_TTL
 from actors.workflows.tools import ToolRegistry
 from web.app import create_app
 from web.shutdown import graceful_timeout
+from web.sse import KEEP_ALIVE_INTERVAL
 from web.transport import HttpServer, bind
 from web.transport import serve as serve_http
 
@@ -63,6 +64,9 @@ class Settings:
     lease_ttl: float = DEFAULT_LEASE_TTL
     lease_renew: float = DEFAULT_LEASE_RENEW
     retention: float | None = None
+    # seconds a run's event stream (GET /runs/{run_id}/events) stays silent before it sends a
+    # keep-alive comment
+    sse_keep_alive: float = KEEP_ALIVE_INTERVAL
 
     def node(self) -> NodeSettings:
         return NodeSettings(
@@ -117,6 +121,7 @@ async def serve(
                     token=settings.token,
                     server_closing=closing,
                     allowed_origins=settings.allowed_origins,
+                    sse_keep_alive=settings.sse_keep_alive,
                 )
                 # Hypercorn types ASGI messages as TypedDicts; the app takes them as the plain
                 # dicts they are: the one place the two meet.
