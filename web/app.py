@@ -5,8 +5,9 @@ and `/ws/graph/run/{graph_id}` (`GraphSocket`), are served in plain ASGI in fron
 `web.asgi_websocket`; a handshake to any other path goes to Quart, which answers it 404.
 
 `GET /metrics` is the Prometheus text of `web.metrics`; every WebSocket is wrapped so that its
-frames count there. When the server has a token, every HTTP request but those to `/health`
-and `OPTIONS` ones (CORS preflights) wants `Authorization: Bearer <token>` (401 otherwise);
+frames count there; `/static/` serves the browser files (`web.static_files`). When the server
+has a token, every HTTP request but those to `/health` and `/static/`, and `OPTIONS` ones (CORS
+preflights), wants `Authorization: Bearer <token>` (401 otherwise);
 `/workflows/ws` takes it as that header or its `authenticate` action, and
 `/ws/graph/run/{graph_id}` as that header. The scheme is case-insensitive (`bearer`, `BEARER`),
 and the token is compared in constant time.
@@ -43,6 +44,7 @@ from web.keep_alive import end_cleanly
 from web.metrics import CountedWebSocket, WebStats, metrics_blueprint
 from web.origins import OriginPolicy, origin_header, refusal
 from web.runs_api import runs_blueprint
+from web.static_files import STATIC_PREFIX, static_blueprint
 from web.sse import KEEP_ALIVE_INTERVAL, sse_blueprint
 from web.workflows_ws import WorkflowSocket
 
@@ -82,7 +84,7 @@ def create_app(
     """`allowed_origins`: as `web.origins.OriginPolicy` takes them (None: the default);
     `sse_keep_alive`: seconds a run's event stream (`web.sse`) stays silent before it sends a
     keep-alive comment."""
-    app = QuartTrio("runcast")
+    app = QuartTrio("runcast", static_folder=None)  # web.static_files serves web/static/
     web_stats = WebStats()
     origins = OriginPolicy(allowed_origins)
     json_errors(app)
@@ -91,6 +93,7 @@ def create_app(
     app.register_blueprint(sse_blueprint(runtime, server_closing, keep_alive=sse_keep_alive))
     app.register_blueprint(graph_blueprint(graphs))
     app.register_blueprint(metrics_blueprint(runtime, web_stats))
+    app.register_blueprint(static_blueprint())
 
     def authorized(header: str) -> bool:
         return token is None or bearer_matches(header, token)
@@ -99,6 +102,8 @@ def create_app(
     async def require_token() -> tuple[Response, int] | None:
         if request.method == "OPTIONS" or request.path == "/health":
             return None  # a browser sends a preflight without credentials
+        if request.path.startswith(STATIC_PREFIX):
+            return None  # pages and scripts hold no data; what they then ask for needs the token
         if authorized(request.headers.get("Authorization", "")):
             return None
         return problem(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
