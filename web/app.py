@@ -44,8 +44,8 @@ from web.keep_alive import end_cleanly
 from web.metrics import CountedWebSocket, WebStats, metrics_blueprint
 from web.origins import OriginPolicy, origin_header, refusal
 from web.runs_api import runs_blueprint
-from web.static_files import STATIC_PREFIX, static_blueprint
 from web.sse import KEEP_ALIVE_INTERVAL, sse_blueprint
+from web.static_files import STATIC_PREFIX, static_blueprint
 from web.workflows_ws import WorkflowSocket
 
 UNAUTHORIZED = "Authorization: Bearer <token> is required"
