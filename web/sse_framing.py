@@ -157,7 +157,8 @@ class EventStreamFraming:
             parts.append(run_event(self.next_index, frame))
             self.sent += 1
             if not self.status.finished and self.missed and self.sent == self.missed:
-                parts.append(named("subscribed", protocol.subscribed(self.run_id, self.event_count)))
+                subscribed = protocol.subscribed(self.run_id, self.event_count)
+                parts.append(named("subscribed", subscribed))
         return "".join(parts)
 
     def ending(self) -> str:
