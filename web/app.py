@@ -5,9 +5,10 @@ and `/ws/graph/run/{graph_id}` (`GraphSocket`), are served in plain ASGI in fron
 `web.asgi_websocket`; a handshake to any other path goes to Quart, which answers it 404.
 
 `GET /metrics` is the Prometheus text of `web.metrics`; every WebSocket is wrapped so that its
-frames count there; `/static/` serves the browser files (`web.static_files`). When the server
-has a token, every HTTP request but those to `/health` and `/static/`, and `OPTIONS` ones (CORS
-preflights), wants `Authorization: Bearer <token>` (401 otherwise);
+frames count there; `/static/` serves the browser files (`web.static_files`); `/openapi.json`
+describes the HTTP routes and `/docs` renders that (`web.api_docs`). When the server has a token,
+every HTTP request but those to `/health`, `/static/`, `/openapi.json` and `/docs`, and `OPTIONS`
+ones (CORS preflights), wants `Authorization: Bearer <token>` (401 otherwise);
 `/workflows/ws` takes it as that header or its `authenticate` action, and
 `/ws/graph/run/{graph_id}` as that header. The scheme is case-insensitive (`bearer`, `BEARER`),
 and the token is compared in constant time.
@@ -35,6 +36,7 @@ from quart_trio import QuartTrio
 from actors import Runtime
 from actors.graphs import Graphs
 from web import graph_protocol
+from web.api_docs import describes, docs_blueprint
 from web.asgi_websocket import Asgi, AsgiWebSocket, Receive, Scope, Send, WebSocketDisconnected
 from web.closing import close_handshake
 from web.cross_site import guard
@@ -94,6 +96,7 @@ def create_app(
     app.register_blueprint(graph_blueprint(graphs))
     app.register_blueprint(metrics_blueprint(runtime, web_stats))
     app.register_blueprint(static_blueprint())
+    app.register_blueprint(docs_blueprint(token_required=token is not None))
 
     def authorized(header: str) -> bool:
         return token is None or bearer_matches(header, token)
@@ -104,6 +107,8 @@ def create_app(
             return None  # a browser sends a preflight without credentials
         if request.path.startswith(STATIC_PREFIX):
             return None  # pages and scripts hold no data; what they then ask for needs the token
+        if describes(request.path):
+            return None  # the routes' description and its page act on nothing, as /health
         if authorized(request.headers.get("Authorization", "")):
             return None
         return problem(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
