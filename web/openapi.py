@@ -327,6 +327,7 @@ def paths(token_required: bool) -> dict[str, Schema]:
     unavailable = {"503": response("Unavailable")}
     stream_headers = {
         "Cache-Control": {"schema": {"type": "string", "const": "no-cache"}},
+        "X-Accel-Buffering": {"schema": {"type": "string", "const": "no"}},
     }
     events_parameters = [
         run_id,
@@ -347,7 +348,6 @@ def paths(token_required: bool) -> dict[str, Schema]:
         "204": {"description": "The run is finished and nothing is owed from this point (an "
                                "EventSource stops reconnecting)."},
         "404": response("NotFound"),
-        "410": response("Gone"),
         "422": response("Unprocessable"),
         **unavailable,
     }
@@ -356,7 +356,8 @@ def paths(token_required: bool) -> dict[str, Schema]:
         "`event_index` and whose `data` is the event's JSON frame, as the WebSocket sends it. "
         "The control frames come as named events without an id: `replay` (a finished run), "
         "`catch_up` and `subscribed` (a running one); after the terminal event comes `end`, and "
-        "a stream that cannot go on ends with `run_error`. Comments (`: keep-alive`) are sent "
+        "a stream that cannot go on (the run is lost, the store cannot be read, the history is "
+        "past `--retention`) ends with `run_error`. Comments (`: keep-alive`) are sent "
         "while nothing else is. The stream starts after `Last-Event-ID`, else at `from`, else "
         "at 0; 422 for an index that is not one, or beyond the run's events."
     )
@@ -422,8 +423,7 @@ def paths(token_required: bool) -> dict[str, Schema]:
                 "checkRunEvents", "Check a run's event stream without streaming it",
                 {"200": {"description": "The stream would start (its headers, no body).",
                          "headers": stream_headers},
-                 **{status: events_answers[status] for status in ("204", "404", "410", "422",
-                                                                  "503")}},
+                 **{status: events_answers[status] for status in ("204", "404", "422", "503")}},
                 tag="runs", parameters=events_parameters,
             ),
         },
