@@ -1,8 +1,9 @@
 """`/openapi.json` and `/docs` (web/openapi.py, web/api_docs.py): the document is valid OpenAPI
 3.1 and describes every HTTP route of the app with its methods; it tells the truth, checked on a
-real server: each real answer, errors included, has a status the document lists for its
-operation, the content type listed for it, and a body its schema accepts (the schemas refuse
-unknown fields, so a field added to an answer and not to the document fails here). `/docs`
+real server: each real answer, errors included (503 from a Redis store killed under the
+server, 410 from its `--retention`), has a status the document lists for its operation, the
+content type listed for it, and a body its schema accepts (the schemas refuse unknown fields, so
+a field added to an answer and not to the document fails here). `/docs`
 renders the document in a real browser under the server's own headers, fetching nothing from
 elsewhere, and its "Try it out" reaches the server with the token."""
 
@@ -27,7 +28,7 @@ from playwright.sync_api import Browser, expect
 
 from actors import open_runtime, open_store
 from actors.graphs import Graphs
-from tests.conftest import RunningServer, StartServer, free_port
+from tests.conftest import RedisServer, RunningServer, StartServer, free_port
 from tests.processes import stop_cleanly, wait_for_health
 from tests.web.graph_helpers import (
     FAILING_GRAPH,
@@ -36,6 +37,7 @@ from tests.web.graph_helpers import (
     TWO_NODES,
     Gates,
     create_graph,
+    make_tools,
     start_background,
 )
 from web.api_docs import PAGE
@@ -328,6 +330,50 @@ async def test_with_a_token_every_operation_but_the_open_ones_wants_it(
             authorized = await http.request(method, url, json=body, headers=authorization)
             assert contract.check(template, authorized).status_code != 401
 
+
+
+async def test_a_history_past_its_retention_is_a_described_410(
+    start_server: StartServer, redis_url: str
+) -> None:
+    server = await start_server(store=redis_url, retention=0.5, tools=make_tools(Gates()))
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=GUARD) as http:
+        contract = await served_contract(http)
+        graph_id = await create_graph(http, TWO_NODES)
+        run_id = (await http.post("/graph/run", json={"graph_id": graph_id})).json()["run_id"]
+        await trio.sleep(0.7)
+        for template in ("/graph/background/{run_id}/status", "/graph/state/{run_id}"):
+            answer = await http.get(template.replace("{run_id}", run_id))
+            assert contract.check(template, answer).status_code == 410, template
+
+
+async def test_a_store_that_cannot_be_read_is_a_described_503(
+    start_server: StartServer, own_redis: RedisServer
+) -> None:
+    """Redis killed: every route that reads the store answers 503 as described, and /health
+    says `failing` as described."""
+    server = await start_server(store=own_redis.url, tools=make_tools(Gates()))
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=GUARD) as http:
+        contract = await served_contract(http)
+        graph_id = await create_graph(http, TWO_NODES)
+        run_id = (await http.post("/graph/run", json={"graph_id": graph_id})).json()["run_id"]
+        own_redis.kill()
+        reads = [("/runs", "GET", "/runs"), ("/runs/{run_id}", "GET", f"/runs/{run_id}"),
+                 ("/runs/{run_id}/events", "GET", f"/runs/{run_id}/events"),
+                 ("/graph/{graph_id}", "GET", f"/graph/{graph_id}"),
+                 ("/graph/state/{run_id}", "GET", f"/graph/state/{run_id}"),
+                 ("/graph/background/{run_id}/status", "GET",
+                  f"/graph/background/{run_id}/status"),
+                 ("/workflows/{workflow_id}/runs/{run_id}/cancel", "POST",
+                  f"/workflows/{graph_id}/runs/{run_id}/cancel"),
+                 ("/graph/run/background", "POST", "/graph/run/background")]
+        for template, method, url in reads:
+            body = {"graph_id": graph_id} if template.startswith("/graph/run") else None
+            answer = await http.request(method, url, json=body)
+            assert contract.check(template, answer).status_code == 503, (template, answer.text)
+        with trio.fail_after(GUARD):
+            while (answer := await http.get("/health")).status_code == 200:
+                await trio.sleep(0.05)
+        assert contract.check("/health", answer).json()["status"] == "failing"
 
 # -- /docs in a browser ------------------------------------------------------------------------
 
