@@ -349,15 +349,15 @@ async def test_a_history_past_its_retention_is_a_described_410(
 async def test_a_store_that_cannot_be_read_is_a_described_503(
     start_server: StartServer, own_redis: RedisServer
 ) -> None:
-    """Redis killed: every route that reads the store answers 503 as described, and /health
-    says `failing` as described."""
+    """Redis killed: every route that reads or writes the store answers 503 as described, and
+    /health says `failing` as described."""
     server = await start_server(store=own_redis.url, tools=make_tools(Gates()))
     async with httpx.AsyncClient(base_url=server.base_url, timeout=GUARD) as http:
         contract = await served_contract(http)
         graph_id = await create_graph(http, TWO_NODES)
         run_id = (await http.post("/graph/run", json={"graph_id": graph_id})).json()["run_id"]
         own_redis.kill()
-        reads = [("/runs", "GET", "/runs"), ("/runs/{run_id}", "GET", f"/runs/{run_id}"),
+        routes = [("/runs", "GET", "/runs"), ("/runs/{run_id}", "GET", f"/runs/{run_id}"),
                  ("/runs/{run_id}/events", "GET", f"/runs/{run_id}/events"),
                  ("/graph/{graph_id}", "GET", f"/graph/{graph_id}"),
                  ("/graph/state/{run_id}", "GET", f"/graph/state/{run_id}"),
@@ -365,9 +365,11 @@ async def test_a_store_that_cannot_be_read_is_a_described_503(
                   f"/graph/background/{run_id}/status"),
                  ("/workflows/{workflow_id}/runs/{run_id}/cancel", "POST",
                   f"/workflows/{graph_id}/runs/{run_id}/cancel"),
-                 ("/graph/run/background", "POST", "/graph/run/background")]
-        for template, method, url in reads:
+                 ("/graph/run/background", "POST", "/graph/run/background"),
+                 ("/graph/run", "POST", "/graph/run"), ("/graph/create", "POST", "/graph/create")]
+        for template, method, url in routes:
             body = {"graph_id": graph_id} if template.startswith("/graph/run") else None
+            body = TWO_NODES if template == "/graph/create" else body
             answer = await http.request(method, url, json=body)
             assert contract.check(template, answer).status_code == 503, (template, answer.text)
         with trio.fail_after(GUARD):
