@@ -1,6 +1,6 @@
 # runcast: `make serve` runs the server on an embedded SQLite store, `make test` runs every test.
 # Both set up .venv from this project's own files first (idempotent); `make test` type-checks
-# actors/ and web/ (mypy, strict) before it runs the tests.
+# actors/, web/ and client/ (mypy, strict) before it runs the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
