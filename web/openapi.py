@@ -127,7 +127,8 @@ SCHEMAS: dict[str, Schema] = {
     "Health": obj(
         {
             "status": string(enum=["healthy", "failing"]),
-            "live_runs": {"type": "integer", "minimum": 0, "description": "Runs live on this node."},
+            "live_runs": {"type": "integer", "minimum": 0,
+                          "description": "Runs live on this node."},
             "store": string("`ok`, or the store's error while its writes fail."),
         }
     ),
@@ -150,7 +151,9 @@ SCHEMAS: dict[str, Schema] = {
                                     "(Redis); null otherwise.")),
         }
     ),
-    "RunList": obj({"runs": {"type": "array", "items": ref("Run"), "description": "Newest first."}}),
+    "RunList": obj(
+        {"runs": {"type": "array", "items": ref("Run"), "description": "Newest first."}}
+    ),
     "CancelAnswer": obj(
         {
             "run_id": string(),
