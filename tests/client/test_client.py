@@ -4,9 +4,7 @@ a Redis store's --retention, no token or a wrong one, no server)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -23,7 +21,7 @@ from client import (
     RuncastClient,
     WorkflowNotFound,
 )
-from tests.clients import ws_client
+from tests.client.loops import ON_BOTH_LOOPS, Loop
 from tests.conftest import RunningServer, StartServer, free_port
 
 WORKFLOW = "content-creation-workflow"
@@ -56,18 +54,11 @@ async def tour(url: str) -> dict[str, Any]:
     }
 
 
-async def on_asyncio(work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """`work` on an asyncio event loop of its own, in a worker thread, while the server goes on
-    serving on this trio loop."""
-    return await trio.to_thread.run_sync(lambda: asyncio.run(work()))
-
-
-@pytest.mark.parametrize("library", ["trio", "asyncio"])
-async def test_every_call_on_trio_and_on_asyncio(server: RunningServer, library: str) -> None:
-    if library == "trio":
-        seen = await tour(server.base_url)
-    else:
-        seen = await on_asyncio(lambda: tour(server.base_url))
+@ON_BOTH_LOOPS
+async def test_every_call_on_trio_and_on_asyncio(
+    server: RunningServer, loop: Loop, library: str
+) -> None:
+    seen = await loop(lambda: tour(server.base_url))
     assert seen["library"] == library
     assert [w.id for w in seen["workflows"]] == [WORKFLOW]
     run, events = seen["run"], seen["events"]

@@ -6,10 +6,8 @@ connection."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable
 from functools import partial
 
 import anyio
@@ -19,6 +17,7 @@ import sniffio
 import trio
 
 from client import Backoff, ConnectionLost, RuncastClient
+from tests.client.loops import ON_BOTH_LOOPS, Loop
 from tests.client.relay import Relay
 from tests.clients import TERMINAL, events_only, ws_client
 from tests.conftest import RunningServer, StartServer
@@ -47,26 +46,6 @@ async def watch_all(url: str, run_ids: list[str], backoff: Backoff) -> tuple[str
     return sniffio.current_async_library(), received
 
 
-async def on_trio(work: Callable[[], Awaitable[object]]) -> object:
-    return await work()
-
-
-async def on_asyncio(work: Callable[[], Awaitable[object]]) -> object:
-    """`work` on an asyncio event loop of its own, in a worker thread, while the server goes on
-    serving on this trio loop."""
-
-    async def run() -> object:
-        return await work()
-
-    return await trio.to_thread.run_sync(lambda: asyncio.run(run()))
-
-
-BACKENDS = pytest.mark.parametrize(
-    ("backend", "library"), [(on_trio, "trio"), (on_asyncio, "asyncio")], ids=["trio", "asyncio"]
-)
-Backend = Callable[[Callable[[], Awaitable[object]]], Awaitable[object]]
-
-
 async def start_runs(server: RunningServer, rng: random.Random, wave: str) -> list[str]:
     run_ids = []
     async with RuncastClient(server.base_url) as client:
@@ -86,9 +65,9 @@ async def history(server: RunningServer, run_id: str) -> list[str]:
     return [json.dumps(frame) for frame in events_only(frames)]
 
 
-@BACKENDS
+@ON_BOTH_LOOPS
 async def test_every_event_of_50_runs_once_in_order_through_drops_and_a_restart(
-    start_server: StartServer, backend: Backend, library: str
+    start_server: StartServer, loop: Loop, library: str
 ) -> None:
     rng = random.Random(SEED)
     server = await start_server(demo_step_delay=STEP_DELAY)
@@ -98,7 +77,7 @@ async def test_every_event_of_50_runs_once_in_order_through_drops_and_a_restart(
     received: Received = {}
 
     async def watch_wave(run_ids: list[str]) -> None:
-        outcome = await backend(partial(watch_all, relay.url, run_ids, QUICK))
+        outcome = await loop(partial(watch_all, relay.url, run_ids, QUICK))
         assert isinstance(outcome, tuple)
         ran_on, got = outcome
         assert ran_on == library
@@ -130,9 +109,9 @@ async def test_every_event_of_50_runs_once_in_order_through_drops_and_a_restart(
     assert relay.cuts >= 50 and relay.connections > len(received)
 
 
-@BACKENDS
+@ON_BOTH_LOOPS
 async def test_a_watch_gives_up_after_its_budget_without_the_server(
-    start_server: StartServer, backend: Backend, library: str
+    start_server: StartServer, loop: Loop, library: str
 ) -> None:
     server = await start_server(demo_step_delay=STEP_DELAY)
     async with RuncastClient(server.base_url) as client:
@@ -149,7 +128,7 @@ async def test_a_watch_gives_up_after_its_budget_without_the_server(
                     pass
             return anyio.current_time() - began
 
-    took = await backend(watch)
+    took = await loop(watch)
     assert isinstance(took, float) and 0.5 <= took < 3
 
 
