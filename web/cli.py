@@ -1,26 +1,37 @@
-"""The `runcast` command: `runcast serve [options]` serves the demo (`web.demo`).
+"""The `runcast` command, a click group: `runcast serve [options]` serves the demo (`web.demo`),
+or with `--app module:attribute` the workflows and graph tools of the user's module
+(`web.app_loader`), and nothing of the demo.
 
-Every option also reads an environment variable (`--port` <- `RUNCAST_PORT`...); a flag given on
-the command line wins. Bad values are refused before anything starts, naming the option.
+Each option of `serve` takes its value from, first to last: its flag, its environment variable
+(`--port` <- `RUNCAST_PORT`; set to an empty text, it counts), the TOML file of `--config`
+(`web.config_file`), its default. A bad value, wherever it came from, is refused before
+anything starts with one line naming the option and where its value came from (`runcast:
+--port (from RUNCAST_PORT) must be a port (0 to 65535), got 'x'`), exit status 2; a server
+that cannot start (its store is in use, its port is taken) exits 1 with one line.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
+import attrs
+import click
 import trio
+from click.core import ParameterSource
 
 from actors.run import SMALLEST_MAX_RUN_EVENTS
 from actors.store import StorageFailed, StoreInUse, parse_store_url
 from actors.supervisor import root_cause
+from web.app_loader import App, AppNotLoaded, AppSpec, load_app, parse_app_spec
+from web.config_file import INTEGER, NUMBER, STRING, STRINGS, ConfigError, ConfigFile, TomlType, read_config
 from web.demo import Demo, demo_tools
 from web.origins import parse_allowed_origins
 from web.server import Settings, serve
@@ -29,140 +40,279 @@ from web.tuning import tune_interpreter
 
 DEFAULTS = Settings()
 DEMO_DEFAULTS = Demo()
+LOG_LEVELS = logging.getLevelNamesMapping()
+CONFIG_FILE = "runcast.config"  # the key of the ConfigFile read, in the serve context's meta
 
 
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(text)
+@attrs.frozen
+class Kind:
+    """What an option takes: `parse` makes its value of a flag's or an environment variable's
+    text, or of a config file's value (one of `toml`), and raises ValueError for anything that is
+    not `described`."""
+
+    metavar: str
+    described: str  # what a value must be: "a port (0 to 65535)"
+    parse: Callable[[Any], Any]
+    toml: TomlType
+
+
+def _integer(value: str | int) -> int:
+    return value if isinstance(value, int) else int(value)  # int("80.5"), int("1e3"): ValueError
+
+
+def _number(value: str | float) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
+def _at_least(smallest: int) -> Callable[[str | int], int]:
+    def parse(value: str | int) -> int:
+        integer = _integer(value)
+        if integer < smallest:
+            raise ValueError(value)
+        return integer
+
+    return parse
+
+
+def _port(value: str | int) -> int:
+    port = _integer(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(value)
+    return port
+
+
+def _non_negative_number(value: str | float) -> float:
+    number = _number(value)
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
+def _positive_number(value: str | float) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise ValueError(value)
+    return number
+
+
+def _store_url(value: str) -> str:
+    parse_store_url(value)
     return value
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
+def _log_level(value: str) -> str:
+    if value.upper() not in LOG_LEVELS:
+        raise ValueError(value)
+    return value.upper()
+
+
+def _text(value: str) -> str:
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
+TEXT = Kind("TEXT", "a text", _text, STRING)
+PORT = Kind("PORT", "a port (0 to 65535)", _port, INTEGER)
+POSITIVE_INTEGER = Kind("INTEGER", "a positive integer", _at_least(1), INTEGER)
+NON_NEGATIVE_INTEGER = Kind("INTEGER", "a non-negative integer", _at_least(0), INTEGER)
+SECONDS = Kind("SECONDS", "a non-negative number", _non_negative_number, NUMBER)
+POSITIVE_SECONDS = Kind("SECONDS", "a positive number", _positive_number, NUMBER)
+RUN_EVENT_LIMIT = Kind(  # a run's own events: its start, and up to two at its end
+    "INTEGER", f"an integer of at least {SMALLEST_MAX_RUN_EVENTS}",
+    _at_least(SMALLEST_MAX_RUN_EVENTS), INTEGER,
+)
+STORE = Kind("STORE", "'memory', 'sqlite:PATH' or 'redis://HOST:PORT/DB'", _store_url, STRING)
+ORIGINS = Kind(
+    "ORIGINS", "origins (comma-separated http(s)://host[:port]), or *", parse_allowed_origins, STRINGS
+)
+LOG_LEVEL = Kind("LEVEL", "DEBUG, INFO, WARNING or ERROR", _log_level, STRING)
+APP = Kind("MODULE:ATTRIBUTE", "module:attribute (as my_workflows:app)", parse_app_spec, STRING)
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(text)
-    return value
+@attrs.frozen
+class ServeOption:
+    name: str  # as the flag says it, without its dashes: "demo-step-delay"
+    kind: Kind
+    default: Any
+    help: str
+    shown_default: str | None = None  # what --help says of a default of None
+
+    @property
+    def param(self) -> str:
+        return self.name.replace("-", "_")
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError(text)
-    return value
-
-
-def _run_event_limit(text: str) -> int:
-    value = int(text)
-    if value < SMALLEST_MAX_RUN_EVENTS:  # a run's own events: its start, and up to two at its end
-        raise ValueError(text)
-    return value
-
-
-def _store_url(text: str) -> str:
-    parse_store_url(text)
-    return text
-
-
-def _origins(text: str) -> tuple[str, ...]:
-    return parse_allowed_origins(text)
-
-
-_positive_int.__name__ = "positive integer"
-_non_negative_int.__name__ = "non-negative integer"
-_non_negative_float.__name__ = "non-negative number"
-_positive_float.__name__ = "positive number"
-_port.__name__ = "port"
-_run_event_limit.__name__ = f"integer of at least {SMALLEST_MAX_RUN_EVENTS}"
-_store_url.__name__ = "store ('memory', 'sqlite:PATH' or 'redis://HOST:PORT/DB')"
-_origins.__name__ = "origins (comma-separated http(s)://host[:port], or *)"
-
-OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
-    ("host", str, DEFAULTS.host, "address to bind (loopback by default)"),
-    ("port", _port, DEFAULTS.port, "port to bind"),
-    ("store", _store_url, DEFAULTS.store, "'sqlite:PATH' (durable), 'redis://HOST:PORT/DB' or 'memory'"),
-    ("demo-step-delay", _non_negative_float, DEMO_DEFAULTS.step_delay,
-     "seconds each step of the demo workflow takes (0 for benchmarks)"),
-    ("demo-steps", _positive_int, DEMO_DEFAULTS.steps, "steps in the demo workflow"),
-    ("demo-progress", _non_negative_int, DEMO_DEFAULTS.progress,
-     "progress events per demo step"),
-    ("token", str, None, "require this token (authenticate action / Bearer header)"),
-    ("shutdown-grace", _non_negative_float, DEFAULTS.shutdown_grace,
-     "seconds running runs get to finish at shutdown before they are cancelled"),
-    ("max-message-size", _positive_int, DEFAULTS.max_message_size,
-     "largest WebSocket message accepted, in bytes (larger: close code 1009)"),
-    ("feed-capacity", _positive_int, DEFAULTS.feed_capacity,
-     "events buffered per live subscriber before it falls back to the history"),
-    ("graph-max-iterations", _positive_int, DEFAULTS.graph_max_iterations,
-     "node passes a graph run may make in all, and the largest max_iterations it may ask for"),
-    ("max-run-events", _run_event_limit, DEFAULTS.max_run_events,
-     "events a run may hold; a run body that would emit more ends the run with an error"),
-    ("allowed-origins", _origins, DEFAULTS.allowed_origins,
-     "origins of browser pages that may use the server, comma-separated, or * for any; "
-     "by default http(s) on 127.0.0.1, localhost and [::1] at the server's port"),
-    ("node-id", str, None, "this node's name among the nodes sharing a Redis store, in logs and"
-     " ownership (default: host name and port)"),
-    ("lease-ttl", _positive_float, DEFAULTS.lease_ttl,
-     "seconds a node's lease in Redis lasts unless renewed: a node that dies has its runs closed"
-     " by the others this long after"),
-    ("lease-renew", _positive_float, DEFAULTS.lease_renew,
-     "seconds between renewals of the lease, and between sweeps for runs of dead nodes"),
-    ("retention", _positive_float, DEFAULTS.retention,
-     "seconds a finished run stays replayable in a Redis store (default: for ever)"),
-    ("log-level", str, "INFO", "DEBUG, INFO, WARNING or ERROR"),
+OPTIONS = [
+    ServeOption("host", TEXT, DEFAULTS.host, "address to bind (loopback by default)"),
+    ServeOption("port", PORT, DEFAULTS.port, "port to bind"),
+    ServeOption("store", STORE, DEFAULTS.store,
+                "'sqlite:PATH' (durable), 'redis://HOST:PORT/DB' or 'memory'"),
+    ServeOption("demo-step-delay", SECONDS, DEMO_DEFAULTS.step_delay,
+                "seconds each step of the demo workflow takes (0 for benchmarks)"),
+    ServeOption("demo-steps", POSITIVE_INTEGER, DEMO_DEFAULTS.steps, "steps in the demo workflow"),
+    ServeOption("demo-progress", NON_NEGATIVE_INTEGER, DEMO_DEFAULTS.progress,
+                "progress events per demo step"),
+    ServeOption("token", TEXT, None, "require this token (authenticate action / Bearer header)",
+                "none"),
+    ServeOption("shutdown-grace", SECONDS, DEFAULTS.shutdown_grace,
+                "seconds running runs get to finish at shutdown before they are cancelled"),
+    ServeOption("max-message-size", POSITIVE_INTEGER, DEFAULTS.max_message_size,
+                "largest WebSocket message accepted, in bytes (larger: close code 1009)"),
+    ServeOption("feed-capacity", POSITIVE_INTEGER, DEFAULTS.feed_capacity,
+                "events buffered per live subscriber before it falls back to the history"),
+    ServeOption("graph-max-iterations", POSITIVE_INTEGER, DEFAULTS.graph_max_iterations,
+                "node passes a graph run may make in all, and the largest max_iterations it may"
+                " ask for"),
+    ServeOption("max-run-events", RUN_EVENT_LIMIT, DEFAULTS.max_run_events,
+                "events a run may hold; a run body that would emit more ends the run with an"
+                " error"),
+    ServeOption("allowed-origins", ORIGINS, DEFAULTS.allowed_origins,
+                "origins of browser pages that may use the server, comma-separated, or * for"
+                " any", "http(s) on 127.0.0.1, localhost and [::1] at the server's port"),
+    ServeOption("node-id", TEXT, None, "this node's name among the nodes sharing a Redis store,"
+                " in logs and ownership", "host name and port"),
+    ServeOption("lease-ttl", POSITIVE_SECONDS, DEFAULTS.lease_ttl,
+                "seconds a node's lease in Redis lasts unless renewed: a node that dies has its"
+                " runs closed by the others this long after"),
+    ServeOption("lease-renew", POSITIVE_SECONDS, DEFAULTS.lease_renew,
+                "seconds between renewals of the lease, and between sweeps for runs of dead"
+                " nodes"),
+    ServeOption("retention", POSITIVE_SECONDS, DEFAULTS.retention,
+                "seconds a finished run stays replayable in a Redis store", "for ever"),
+    ServeOption("log-level", LOG_LEVEL, "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    ServeOption("app", APP, None, "serve the workflows and graph tools of this module's attribute"
+                " (a WorkflowCatalog, a ToolRegistry, an object with `catalog` and/or `tools`,"
+                " or a factory of one) instead of the demo", "the demo"),
 ]
+BY_PARAM = {option.param: option for option in OPTIONS}
+DEMO_OPTIONS = ("demo_step_delay", "demo_steps", "demo_progress")
 
 
 def env_name(option: str) -> str:
     return "RUNCAST_" + option.upper().replace("-", "_")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="runcast")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve_parser = commands.add_parser("serve", help="run the server")
-    for option, kind, default, help_text in OPTIONS:
-        env = env_name(option)
-        from_env = os.environ.get(env)
-        serve_parser.add_argument(
-            f"--{option}",
-            type=kind,
-            default=from_env if from_env is not None else default,
-            help=f"{help_text} [env {env}; default {default}]",
-        )
-    return parser
+class Refusal(click.UsageError):
+    """A value `runcast` will not run with: one line on stderr, `runcast: <what was wrong>`, and
+    exit status 2."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"runcast: {self.format_message()}", file=file, err=True)
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
+def where(ctx: click.Context, param: str) -> str:
+    """The option `param`, and where its value came from: `--port`, `--port (from
+    RUNCAST_PORT)`, or `port in /etc/runcast.toml`."""
+    option = BY_PARAM[param]
+    source = ctx.get_parameter_source(param)
+    if source is ParameterSource.ENVIRONMENT:
+        return f"--{option.name} (from {env_name(option.name)})"
+    config = ctx.meta.get(CONFIG_FILE)
+    if source is ParameterSource.DEFAULT_MAP and isinstance(config, ConfigFile):
+        return config.where(param)
+    return f"--{option.name}"
+
+
+def _converter(kind: Kind) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """The option's callback: its value of what click read, wherever from (None: not given)."""
+
+    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return kind.parse(value)
+        except ValueError:
+            what = where(ctx, param.name or "")
+            raise Refusal(f"{what} must be {kind.described}, got {value!r}") from None
+
+    return convert
+
+
+class _Option(click.Option):
+    """An option whose environment variable counts whenever it is set, also to an empty text
+    (`RUNCAST_ALLOWED_ORIGINS=` allows no origin, as `--allowed-origins ''` does)."""
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        return os.environ.get(self.envvar) if isinstance(self.envvar, str) else None
+
+
+def _use_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Read the config file first (the option is eager), so that its values are the defaults of
+    the options read after it. Every value of the file is checked, also one that a flag or an
+    environment variable overrides: a file is refused or used whole."""
+    if not value:
+        return None
+    toml_types = {option.param: option.kind.toml for option in OPTIONS}
+    try:
+        config = read_config(Path(value), toml_types)
+    except ConfigError as wrong:
+        raise Refusal(str(wrong)) from None
+    for name, given in config.values.items():
+        kind = BY_PARAM[name].kind
+        try:
+            kind.parse(given)
+        except ValueError:
+            raise Refusal(f"{config.where(name)} must be {kind.described}, got {given!r}") from None
+    ctx.default_map = {**(ctx.default_map or {}), **config.values}
+    ctx.meta[CONFIG_FILE] = config
+    return value
+
+
+def _click_option(option: ServeOption) -> click.Option:
+    return _Option(
+        [f"--{option.name}"],
+        type=click.UNPROCESSED,
+        callback=_converter(option.kind),
+        metavar=option.kind.metavar,
+        default=option.default,
+        envvar=env_name(option.name),
+        show_envvar=True,
+        show_default=True if option.shown_default is None else option.shown_default,
+        help=option.help,
+    )
+
+
+CONFIG_OPTION = _Option(
+    ["--config"],
+    envvar=env_name("config"),
+    show_envvar=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_use_config,
+    metavar="PATH",
+    help="a TOML file of these options (`port = 7777`, `demo-step-delay = 0`); a flag or an"
+    " environment variable wins over it",
+)
+
+
+@attrs.frozen
+class Configuration:
+    """What `runcast serve` runs with: its settings, and what it serves, the demo or the app of
+    `--app`."""
+
+    settings: Settings
+    log_level: str
+    served: Demo | AppSpec
+
+
+def settings_from(params: Mapping[str, Any]) -> Settings:
     return Settings(
-        host=args.host,
-        port=args.port,
-        store=args.store,
-        token=args.token or None,
-        shutdown_grace=args.shutdown_grace,
-        max_message_size=args.max_message_size,
-        feed_capacity=args.feed_capacity,
-        graph_max_iterations=args.graph_max_iterations,
-        max_run_events=args.max_run_events,
-        allowed_origins=args.allowed_origins,
-        node_id=args.node_id or None,
-        lease_ttl=args.lease_ttl,
-        lease_renew=args.lease_renew,
-        retention=args.retention,
+        host=params["host"],
+        port=params["port"],
+        store=params["store"],
+        token=params["token"] or None,
+        shutdown_grace=params["shutdown_grace"],
+        max_message_size=params["max_message_size"],
+        feed_capacity=params["feed_capacity"],
+        graph_max_iterations=params["graph_max_iterations"],
+        max_run_events=params["max_run_events"],
+        allowed_origins=params["allowed_origins"],
+        node_id=params["node_id"] or None,
+        lease_ttl=params["lease_ttl"],
+        lease_renew=params["lease_renew"],
+        retention=params["retention"],
     )
 
 
@@ -177,10 +327,40 @@ def check_settings(settings: Settings) -> str | None:
     return None
 
 
-def demo_from(args: argparse.Namespace) -> Demo:
+def demo_from(params: Mapping[str, Any]) -> Demo:
     return Demo(
-        step_delay=args.demo_step_delay, steps=args.demo_steps, progress=args.demo_progress
+        step_delay=params["demo_step_delay"], steps=params["demo_steps"], progress=params["demo_progress"]
     )
+
+
+def configuration_of(ctx: click.Context) -> Configuration:
+    """The configuration of a parsed `runcast serve` context; Refusal for options that are each
+    fine but not together."""
+    settings = settings_from(ctx.params)
+    wrong = check_settings(settings)
+    if wrong is not None:
+        raise Refusal(wrong)
+    app: AppSpec | None = ctx.params["app"]
+    if app is None:
+        return Configuration(settings, ctx.params["log_level"], demo_from(ctx.params))
+    for param in DEMO_OPTIONS:
+        if ctx.get_parameter_source(param) is not ParameterSource.DEFAULT:
+            raise Refusal(
+                f"{where(ctx, param)} sizes the demo, which {where(ctx, 'app')} replaces:"
+                " give one or the other"
+            )
+    return Configuration(settings, ctx.params["log_level"], app)
+
+
+def served_app(ctx: click.Context, configuration: Configuration) -> App:
+    """The workflows and graph tools to serve: the demo's, or those of `--app`, imported with
+    the current directory first on Python's path."""
+    if isinstance(configuration.served, Demo):
+        return App(catalog=configuration.served.catalog(), tools=demo_tools())
+    try:
+        return load_app(configuration.served, os.getcwd())
+    except AppNotLoaded as failed:
+        raise Refusal(f"{where(ctx, 'app')}: {failed}") from None
 
 
 async def _until_signalled() -> None:
@@ -189,30 +369,44 @@ async def _until_signalled() -> None:
             return
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    level = getattr(logging, str(args.log_level).upper(), None)
-    if not isinstance(level, int):
-        sys.exit(f"runcast: --log-level must be DEBUG, INFO, WARNING or ERROR, got {args.log_level!r}")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = settings_from(args)
-    wrong = check_settings(settings)
-    if wrong is not None:
-        sys.exit(f"runcast: {wrong}")
+def _serve(**_: Any) -> None:
+    ctx = click.get_current_context()
+    configuration = configuration_of(ctx)
+    app = served_app(ctx, configuration)
+    logging.basicConfig(
+        level=LOG_LEVELS[configuration.log_level],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     tune_interpreter()
     try:
         trio.run(
             partial(
-                serve,
-                settings,
-                _until_signalled,
-                catalog=demo_from(args).catalog(),
-                tools=demo_tools(),
+                serve, configuration.settings, _until_signalled, catalog=app.catalog, tools=app.tools
             )
         )
     except* (StoreInUse, BindFailed, StorageFailed) as refused:
         sys.exit(f"runcast: {root_cause(refused)}")
 
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+serve_command = click.Command(
+    "serve",
+    callback=_serve,
+    params=[CONFIG_OPTION, *(_click_option(option) for option in OPTIONS)],
+    context_settings=CONTEXT,
+    help="Run the server: workflow runs over WebSocket and HTTP, until SIGTERM or SIGINT. It"
+    " serves the demo workflow and the code-review graph tools, or with --app your own.",
+    short_help="run the server",
+)
+
+main = click.Group(
+    "runcast",
+    context_settings=CONTEXT,
+    help="runcast: long-running workflow runs with durable, gap-free event streams.",
+)
+# The subcommands: `serve` (above), and `runs` (client/cli.py), runs from a server's protocols.
+main.add_command(serve_command)
 
 
 if __name__ == "__main__":
