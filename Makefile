@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install redis-server serve test bench clean
+.PHONY: install redis-server chromium serve test bench clean
 
 install: $(STAMP)
 
@@ -23,7 +23,12 @@ redis-server:
 	@command -v redis-server >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
-test: install redis-server
+# the browser tests (tests/web/test_browser_client.py) drive Debian's chromium through Playwright
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install redis-server chromium
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 

@@ -23,6 +23,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as serve_stock
 from hypercorn.typing import Framework
+from playwright.sync_api import Browser, sync_playwright
 
 from actors import WorkflowCatalog
 from actors.workflows.tools import ToolRegistry
@@ -252,6 +253,26 @@ def start_cluster(tmp_path: Path) -> Iterator[StartCluster]:
     finally:
         for cluster in clusters:
             cluster.stop_all()
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's, which `make test` installs when missing
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A headless chromium driven by Playwright's sync API, for a module's sync tests (Playwright
+    runs an asyncio loop of its own, so a trio test cannot drive it): the system's chromium, no
+    browser download. Each test opens a context of its own (`browser.new_context()`)."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 @pytest.fixture
