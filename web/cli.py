@@ -215,6 +215,10 @@ def where(ctx: click.Context, param: str) -> str:
     return f"--{option.name}"
 
 
+def _wrong(what: str, kind: Kind, value: object) -> Refusal:
+    return Refusal(f"{what} must be {kind.described}, got {value!r}")
+
+
 def _converter(kind: Kind) -> Callable[[click.Context, click.Parameter, Any], Any]:
     """The option's callback: its value of what click read, wherever from (None: not given)."""
 
@@ -224,8 +228,7 @@ def _converter(kind: Kind) -> Callable[[click.Context, click.Parameter, Any], An
         try:
             return kind.parse(value)
         except ValueError:
-            what = where(ctx, param.name or "")
-            raise Refusal(f"{what} must be {kind.described}, got {value!r}") from None
+            raise _wrong(where(ctx, param.name or ""), kind, value) from None
 
     return convert
 
@@ -254,7 +257,7 @@ def _use_config(ctx: click.Context, param: click.Parameter, value: str | None) -
         try:
             kind.parse(given)
         except ValueError:
-            raise Refusal(f"{config.where(name)} must be {kind.described}, got {given!r}") from None
+            raise _wrong(config.where(name), kind, given) from None
     ctx.default_map = {**(ctx.default_map or {}), **config.values}
     ctx.meta[CONFIG_FILE] = config
     return value

@@ -104,7 +104,7 @@ def test_env_names() -> None:
         "RUNCAST_APP",
     }
     help_text = serve_command.get_help(parse())
-    for option in [*OPTIONS]:
+    for option in OPTIONS:
         assert env_name(option.name) in help_text
     assert "RUNCAST_CONFIG" in help_text
 
@@ -338,9 +338,7 @@ BAD_VALUES = [
 
 
 @pytest.mark.parametrize(("option", "value"), BAD_VALUES)
-def test_a_bad_flag_value_is_refused_naming_the_option(
-    option: str, value: str
-) -> None:
+def test_a_bad_flag_value_is_refused_naming_the_option(option: str, value: str) -> None:
     line = refusal(f"--{option}", value)
     assert line.startswith(f"runcast: --{option} must be ")
     assert line.endswith(f", got {value!r}")
