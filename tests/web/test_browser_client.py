@@ -185,15 +185,19 @@ def test_the_example_page_follows_a_run_through_a_server_killed_and_started_agai
     errors.check()
 
 
-WATCH = """async ({token, runId}) => {
+WATCH = """async ({token, runId, options}) => {
   const { RuncastClient } = await import("/static/runcast.js");
-  const client = new RuncastClient({ token });
+  const client = new RuncastClient({ token, ...options });
   window.seen = [];
   window.states = [];
+  window.reasons = [];
   window.outcome = null;
   const watch = client.watch(runId, {
     onEvent: (event) => seen.push([event.event_index, event.event]),
-    onStatus: (status) => states.push(status.state),
+    onStatus: (status) => {
+      states.push(status.state);
+      if (status.reason) reasons.push(status.reason);
+    },
   });
   watch.done.then(() => { outcome = "done"; }, (error) => { outcome = `${error.name}: ${error.message}`; });
 }"""
@@ -220,7 +224,7 @@ def test_a_watch_with_a_token_authenticates_again_on_every_connection(
     expect(browser_page.locator("#problem")).to_contain_text("AuthenticationFailed")
     started = browser_page.evaluate(CALL, {"token": TOKEN, "call": "start"})
     run_id = started["ok"]
-    browser_page.evaluate(WATCH, {"token": TOKEN, "runId": run_id})
+    browser_page.evaluate(WATCH, {"token": TOKEN, "runId": run_id, "options": {}})
     browser_page.wait_for_function("() => seen.length >= 5")
 
     server.kill()
@@ -241,7 +245,7 @@ def test_a_watch_with_a_token_authenticates_again_on_every_connection(
     # a wrong token, or none, fails at once: no retries
     for token, why in [("wrong", "the server refused the token"),
                        (None, "the server requires a token, and this client has none")]:
-        browser_page.evaluate(WATCH, {"token": token, "runId": run_id})
+        browser_page.evaluate(WATCH, {"token": token, "runId": run_id, "options": {}})
         browser_page.wait_for_function("() => outcome !== null")
         assert browser_page.evaluate("outcome").startswith(f"AuthenticationFailed: {why}")
         assert browser_page.evaluate("states") == ["connecting", "failed"]
@@ -330,6 +334,157 @@ def test_an_event_source_resumes_by_itself_through_last_event_id_after_a_restart
     assert sse["ids"] == [str(index) for index, _ in received]
     assert received[-1][1] == "WorkflowError"
     assert sse["opens"] >= 2
+    errors.check()
+
+
+def test_a_server_gone_silent_is_found_by_pings_and_the_watch_resumes_when_it_answers(
+    serve: list[ServerProcess], tmp_path: Path, page: tuple[Page, PageErrors]
+) -> None:
+    """SIGSTOP: the connection stays open and nothing comes; the watch pings, takes the silence
+    for a lost connection, retries (each handshake unanswered within the timeout), and goes
+    on when the server does (SIGCONT)."""
+    server = start_server(serve, tmp_path, "--demo-step-delay", "0.25")
+    run_id = start_run(server.url)
+    browser_page, errors = page
+    browser_page.goto(f"{server.url}/static/example.html")
+    quick = {"pingInterval": 300, "timeout": 1000}
+    browser_page.evaluate(WATCH, {"token": None, "runId": run_id, "options": quick})
+    browser_page.wait_for_function("() => seen.length >= 5")
+    assert server.process is not None
+    server.process.send_signal(signal.SIGSTOP)
+    try:
+        browser_page.wait_for_function("() => states.filter((s) => s === 'reconnecting').length >= 2")
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+    browser_page.wait_for_function("() => outcome !== null", timeout=LONG)
+
+    assert browser_page.evaluate("outcome") == "done"
+    reasons = browser_page.evaluate("reasons")
+    assert reasons[0] == f"ws://127.0.0.1:{server.port}/workflows/ws did not answer a ping within 300 ms"
+    assert f"ws://127.0.0.1:{server.port}/workflows/ws did not greet within 1000 ms" in reasons
+    seen = [(index, name) for index, name in browser_page.evaluate("seen")]
+    assert seen == replay(server.url, run_id)
+    assert seen[-1][1] == "WorkflowCompleted"
+    errors.check()
+
+
+CALLS = """async () => {
+  const runcast = await import("/static/runcast.js");
+  const client = new runcast.RuncastClient();
+  const outcome = async (promise) => {
+    try {
+      return { ok: await promise };
+    } catch (error) {
+      return { error: `${error.name}: ${error.message}`, runcast: error instanceof runcast.RuncastError };
+    }
+  };
+  const thrown = (make) => {
+    try {
+      make();
+      return null;
+    } catch (error) {
+      return `${error.name}: ${error.message}`;
+    }
+  };
+  const results = {};
+
+  const first = await client.start("content-creation-workflow", { message: "from a page" });
+  results.started = [first.started.event_index, first.started.event, first.workflowId];
+  const tail = [];
+  for await (const event of client.watch(first.runId, { fromIndex: 40 })) tail.push(event.event_index);
+  results.tail = tail;
+  const all = [];
+  for await (const event of client.watch(first.runId)) all.push([event.event_index, event.event]);
+  results.all = all;
+  const run = await client.getRun(first.runId);
+  results.run = [run.status, run.event_count, run.input];
+
+  const second = await client.start("content-creation-workflow");
+  const ends = [];
+  const followed = client.watch(second.runId, { onEvent: (event) => ends.push([event.event, event.reason ?? null]) });
+  results.cancel = await outcome(client.cancel(second.runId, { reason: "enough" }));
+  await followed.done;
+  results.cancelled = ends.slice(-2);
+  results.cancelAgain = await outcome(client.cancel(second.runId));
+
+  const third = await client.start("content-creation-workflow");
+  const states = [];
+  let delivered = 0;
+  const closing = client.watch(third.runId, {
+    onEvent: () => {
+      delivered += 1;
+      if (delivered === 3) closing.close();
+    },
+    onStatus: (status) => states.push(status.state),
+  });
+  await closing.done;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  results.closed = { delivered, states };
+
+  const early = [];
+  for await (const event of client.watch(third.runId)) {
+    early.push(event.event_index);
+    if (early.length === 2) break;
+  }
+  results.early = early;
+
+  const refusedStates = [];
+  const unknown = client.watch("nope", { onStatus: (status) => refusedStates.push(status.state) });
+  results.unknownRun = await outcome(unknown.done);
+  results.unknownRunStates = refusedStates;
+  results.unknownWorkflow = await outcome(client.start("nope"));
+  results.getUnknown = await outcome(client.getRun("nope"));
+  results.cancelUnknown = await outcome(client.cancel("nope"));
+  results.newest = (await client.listRuns({ limit: 2 })).map((run) => run.run_id);
+  results.ids = [third.runId, second.runId];
+  results.badLimit = await outcome(client.listRuns({ limit: 0 }));
+  results.workflows = (await client.workflows()).map((workflow) => workflow.id);
+  results.badUrl = thrown(() => new runcast.RuncastClient({ url: "ftp://example" }));
+  results.badFrom = thrown(() => client.watch(first.runId, { fromIndex: -1 }));
+  results.bothWays = thrown(() => client.watch(first.runId, { onEvent: () => {} })[Symbol.asyncIterator]());
+  results.noServer = await outcome(new runcast.RuncastClient({ url: "http://127.0.0.1:9" }).listRuns());
+  return results;
+}"""
+
+
+def test_every_call_of_the_client_and_its_refusals(
+    serve: list[ServerProcess], tmp_path: Path, page: tuple[Page, PageErrors]
+) -> None:
+    server = start_server(serve, tmp_path, "--demo-step-delay", "0.1")
+    browser_page, errors = page
+    browser_page.goto(f"{server.url}/static/example.html")
+    results = browser_page.evaluate(CALLS)
+
+    assert results["started"] == [0, "WorkflowStarted", WORKFLOW]
+    assert results["tail"] == [40, 41]  # a watch from event 40 of the running run
+    assert [index for index, _ in results["all"]] == list(range(42))  # then its replay
+    assert results["all"][-1][1] == "WorkflowCompleted"
+    assert results["run"] == ["COMPLETED", 42, "from a page"]
+    assert results["cancel"] == {"ok": None}
+    assert results["cancelled"] == [["WorkflowCancelled", "enough"], ["WorkflowCompleted", "enough"]]
+    assert results["cancelAgain"]["error"].startswith("Refused: ")
+    # closed after its third event: nothing more is delivered, the page is told
+    assert results["closed"] == {"delivered": 3, "states": ["connecting", "live", "closed"]}
+    assert results["early"] == [0, 1]
+    assert results["unknownRun"] == {"error": "RunNotFound: Run nope not found", "runcast": True}
+    assert results["unknownRunStates"] == ["connecting", "failed"]
+    assert results["unknownWorkflow"] == {
+        "error": "WorkflowNotFound: Workflow nope not found", "runcast": True
+    }
+    assert results["getUnknown"]["error"].startswith("RunNotFound: ")
+    assert results["cancelUnknown"] == {"error": "RunNotFound: Run nope not found", "runcast": True}
+    assert results["newest"] == results["ids"]
+    assert results["badLimit"]["error"].startswith("Refused: limit")
+    assert results["workflows"] == [WORKFLOW]
+    assert results["badUrl"] == (
+        'TypeError: the server URL must be http://HOST:PORT or https://..., got "ftp://example"'
+    )
+    assert results["badFrom"] == "RangeError: fromIndex must be an integer, 0 or more, got -1"
+    assert results["bothWays"] == (
+        "TypeError: this watch hands its events to onEvent; iterate a watch made without it"
+    )
+    assert results["noServer"]["error"].startswith("ConnectionLost: cannot reach http://127.0.0.1:9")
+    browser_page.screenshot(path=tmp_path / "calls.png")
     errors.check()
 
 

@@ -265,12 +265,13 @@ function quoted(text) {
 // One WebSocket connection to /workflows/ws: open, greeted by the server's `connected`, and
 // authenticated when the client has a token (a browser cannot set an Authorization header on
 // a WebSocket, so the token goes in the `authenticate` action). Frames are read in order with
-// `receive()`; a closed or broken connection rejects it with ConnectionLost. A connection that
-// goes quiet for a ping interval is sent a `ping`; one quiet for another interval after it is
-// taken as dead (a host that vanished closes nothing).
+// `receive()`; a closed or broken connection rejects it with ConnectionLost. Until it is greeted,
+// the timeout bounds the wait; then a connection that goes quiet for a ping interval is sent a
+// `ping`, and one quiet for another interval after it is taken as lost (a host that vanished,
+// or a server that stopped, closes nothing).
 class Session {
   static async open(url, token, timeout, pingInterval) {
-    const session = new Session(url, pingInterval);
+    const session = new Session(url);
     let timer;
     const late = new Promise((resolve, reject) => {
       timer = setTimeout(() => reject(new ConnectionLost(`${url} did not greet within ${timeout} ms`)), timeout);
@@ -283,6 +284,9 @@ class Session {
     } finally {
       clearTimeout(timer);
     }
+    if (session.#lost === null) {
+      session.#pinger = setInterval(() => session.#checkAlive(pingInterval), pingInterval);
+    }
     return session;
   }
 
@@ -293,9 +297,9 @@ class Session {
   #lost = null;
   #heard = true;
   #pinged = false;
-  #pinger;
+  #pinger = null; // once greeted
 
-  constructor(url, pingInterval) {
+  constructor(url) {
     this.#url = url;
     this.#socket = new WebSocket(url);
     this.#socket.onmessage = (message) => this.#arrived(message.data);
@@ -305,7 +309,6 @@ class Session {
         : `the server closed the connection with ${closed.code}${closed.reason ? ` (${closed.reason})` : ""}`;
       this.#end(new ConnectionLost(why));
     };
-    this.#pinger = setInterval(() => this.#checkAlive(pingInterval), pingInterval);
   }
 
   #arrived(data) {
@@ -364,7 +367,9 @@ class Session {
     return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
   }
 
+  // Close the connection; frames that arrived and were not read yet are dropped.
   close() {
+    this.#frames.length = 0;
     this.#end(new ConnectionLost("the connection was closed by the client"));
   }
 
