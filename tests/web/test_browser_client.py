@@ -357,6 +357,7 @@ def test_a_server_gone_silent_is_found_by_pings_and_the_watch_resumes_when_it_an
     finally:
         server.process.send_signal(signal.SIGCONT)
     browser_page.wait_for_function("() => outcome !== null", timeout=LONG)
+    browser_page.screenshot(path=tmp_path / "silent-server.png")
 
     assert browser_page.evaluate("outcome") == "done"
     reasons = browser_page.evaluate("reasons")
