@@ -261,6 +261,3 @@ def cancel(url: str, token: str | None, as_json: bool, run_id: str, reason: str 
 
     run_client(url, token, work)
 
-
-if __name__ == "__main__":
-    runs(prog_name="runcast runs")

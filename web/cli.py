@@ -30,6 +30,7 @@ from click.core import ParameterSource
 from actors.run import SMALLEST_MAX_RUN_EVENTS
 from actors.store import StorageFailed, StoreInUse, parse_store_url
 from actors.supervisor import root_cause
+from client.cli import runs
 from web.app_loader import App, AppNotLoaded, AppSpec, load_app, parse_app_spec
 from web.config_file import INTEGER, NUMBER, STRING, STRINGS, ConfigError, ConfigFile, TomlType, read_config
 from web.demo import Demo, demo_tools
@@ -410,6 +411,7 @@ main = click.Group(
 )
 # The subcommands: `serve` (above), and `runs` (client/cli.py), runs from a server's protocols.
 main.add_command(serve_command)
+main.add_command(runs)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from tests.conftest import RunningServer, StartServer, free_port
 
 WORKFLOW = "content-creation-workflow"
 EVENTS = 42
-COMMAND = [sys.executable, "-m", "client.cli"]
+COMMAND = [os.path.join(os.path.dirname(sys.executable), "runcast"), "runs"]
 
 
 @attrs.frozen
