@@ -40,6 +40,7 @@ from web.api_docs import describes, docs_blueprint
 from web.asgi_websocket import Asgi, AsgiWebSocket, Receive, Scope, Send, WebSocketDisconnected
 from web.closing import close_handshake
 from web.cross_site import guard
+from web.dashboard_route import UNGUARDED, dashboard_blueprint
 from web.errors import json_errors, problem
 from web.graph_api import GraphSocket, graph_blueprint
 from web.keep_alive import end_cleanly
@@ -96,6 +97,7 @@ def create_app(
     app.register_blueprint(graph_blueprint(graphs))
     app.register_blueprint(metrics_blueprint(runtime, web_stats))
     app.register_blueprint(static_blueprint())
+    app.register_blueprint(dashboard_blueprint())
     app.register_blueprint(docs_blueprint(token_required=token is not None))
 
     def authorized(header: str) -> bool:
@@ -105,7 +107,7 @@ def create_app(
     async def require_token() -> tuple[Response, int] | None:
         if request.method == "OPTIONS" or request.path == "/health":
             return None  # a browser sends a preflight without credentials
-        if request.path.startswith(STATIC_PREFIX):
+        if request.path.startswith(STATIC_PREFIX) or request.path in UNGUARDED:
             return None  # pages and scripts hold no data; what they then ask for needs the token
         if describes(request.path):
             return None  # the routes' description and its page act on nothing, as /health

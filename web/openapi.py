@@ -8,7 +8,8 @@ generated from the routes: the routes validate their input with the one strict c
 methods, and real answers of a real server match the schemas given for their status.
 
 The document depends on one setting: with a token (`--token`), every operation but the open ones
-(`/health`, this document, its `/docs` page and `/static/` files) requires the bearer scheme and
+(`/health`, this document, its `/docs` page, `/static/` files and the dashboard's `/` and
+`/ui/`) requires the bearer scheme and
 lists its 401. The WebSocket routes, which OpenAPI cannot describe, are summarised in the
 description. `web.api_docs` serves the document at `/openapi.json`.
 """
@@ -41,9 +42,9 @@ Request bodies are read strictly: an unknown field, a missing one or a value of 
 is refused with 422, never coerced.
 
 **Token.** A server started with `--token` wants `Authorization: Bearer <token>` (the scheme in
-any case) on every request but those to `/health`, `/openapi.json`, `/docs` and `/static/`, and
-CORS preflights; without it, 401 with `WWW-Authenticate: Bearer`. This document says so when the
-server that serves it has a token.
+any case) on every request but those to `/health`, `/openapi.json`, `/docs`, `/static/`, the
+dashboard's `/` and `/ui/`, and CORS preflights; without it, 401 with `WWW-Authenticate:
+Bearer`. This document says so when the server that serves it has a token.
 
 **Browsers.** A request whose `Origin` is not allowed by `--allowed-origins` is refused with 403
 before anything else (by default the server's own loopback origins are allowed). Every route
@@ -514,13 +515,35 @@ def paths(token_required: bool) -> dict[str, Schema]:
         },
         "/static/{name}": {
             "get": op(
-                "getStaticFile", "A browser file: the JavaScript client and its example page",
+                "getStaticFile", "A browser file: the JavaScript client, its example page, "
+                "the dashboard's files",
                 {"200": {"description": "The file, with a Content-Security-Policy.",
                          "content": {media: {"schema": {"type": "string"}} for media in
-                                     ("text/javascript", "text/html", "text/css")}},
+                                     ("text/javascript", "text/html", "text/css",
+                                      "image/svg+xml")}},
                  "404": response("NotFound")},
                 tag="documents", open_route=True,
-                parameters=[path_parameter("name", "The file's name, e.g. `runcast.js`.")],
+                parameters=[path_parameter("name", "The file's path under `web/static/`, e.g. "
+                                           "`runcast.js`, `dashboard/index.html`.")],
+            )
+        },
+        "/": {
+            "get": op(
+                "getRoot", "Where a browser finds the dashboard",
+                {"302": {"description": "To `/ui/`, the dashboard.",
+                         "headers": {"Location": {"schema": {"type": "string",
+                                                             "const": "/ui/"}}}}},
+                tag="documents", open_route=True,
+            )
+        },
+        "/ui/": {
+            "get": op(
+                "getDashboard", "The dashboard's page",
+                {"200": {"description": "`/static/dashboard/index.html`, with the headers of "
+                         "`/static/` files; its scripts and styles are under "
+                         "`/static/dashboard/`. `/ui` redirects here.",
+                         "content": {"text/html": {"schema": {"type": "string"}}}}},
+                tag="documents", open_route=True,
             )
         },
         "/openapi.json": {

@@ -1,5 +1,6 @@
 """`GET /static/<name>`: the browser files of `web/static/` (`runcast.js`, the JavaScript
-client, and the example page that uses it), as they are on disk: no build step.
+client, the example page that uses it, and the dashboard's files under `dashboard/`), as they
+are on disk: no build step.
 
 Only files of the kinds in `CONTENT_TYPES` are served, each with its content type set here
 (never guessed from the machine's `mime.types`), `X-Content-Type-Options: nosniff`,
@@ -23,6 +24,7 @@ CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
 }
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
@@ -35,15 +37,21 @@ def static_blueprint() -> Blueprint:
 
     @files.get(f"{STATIC_PREFIX}<path:name>")
     async def static_file(name: str) -> Response:
-        content_type = CONTENT_TYPES.get(PurePosixPath(name).suffix)
-        if content_type is None:
-            raise NotFound()
-        response = await send_from_directory(STATIC_FOLDER, name)
-        response.headers["Content-Type"] = content_type
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "no-cache"
-        response.headers.pop("Expires", None)  # Quart's default, 12 hours, says otherwise
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        return response
+        return await static_response(name)
 
     return files
+
+
+async def static_response(name: str) -> Response:
+    """The file `name` (a path under `web/static/`, subfolders included) with its headers; 404
+    (werkzeug's NotFound) for a kind of file not in `CONTENT_TYPES`, or no such file."""
+    content_type = CONTENT_TYPES.get(PurePosixPath(name).suffix)
+    if content_type is None:
+        raise NotFound()
+    response = await send_from_directory(STATIC_FOLDER, name)
+    response.headers["Content-Type"] = content_type
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers.pop("Expires", None)  # Quart's default, 12 hours, says otherwise
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response

@@ -122,7 +122,7 @@ def test_only_a_server_with_a_token_documents_it() -> None:
         open_route = operation.get("security") == []
         assert ("401" in operation["responses"]) is not open_route, f"{method} {template}"
     assert {t for t, _, o in with_token.operations() if o.get("security") == []} == {
-        "/health", "/static/{name}", "/openapi.json", "/docs", "/docs/{name}"
+        "/health", "/static/{name}", "/openapi.json", "/docs", "/docs/{name}", "/", "/ui/"
     }
     without = Contract(openapi_document(token_required=False))
     assert "security" not in without.document
@@ -262,8 +262,9 @@ async def test_the_documents_and_files_answer_as_described(server: RunningServer
     async with httpx.AsyncClient(base_url=server.base_url) as http:
         contract = await served_contract(http)
         for url, status in [("/docs", 200), ("/static/runcast.js", 200),
-                            ("/static/example.html", 200), ("/static/nope.js", 404)]:
-            template = "/docs" if url == "/docs" else "/static/{name}"
+                            ("/static/example.html", 200), ("/static/nope.js", 404),
+                            ("/static/dashboard/index.html", 200), ("/", 302), ("/ui/", 200)]:
+            template = url if url in ("/docs", "/", "/ui/") else "/static/{name}"
             assert contract.check(template, await http.get(url)).status_code == status
 
 
