@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import trio
 
-from benchmarks import bare_stack, report
+from benchmarks import bare_stack, dashboards, report
 from benchmarks.options import CLIENT_PROCESSES, server_options
 from benchmarks.scenarios import fanout, hold, inprocess, node_loss, reconnect_storm, throughput
 from benchmarks.server import DemoSize, server_under_test, target_parameters
@@ -39,6 +39,16 @@ def _positive_ints(text: str) -> list[int]:
 _positive_ints.__name__ = "comma-separated positive integers"
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+_count.__name__ = "count (0 or more)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runcast-bench", description=__doc__.splitlines()[0])
     scenarios = parser.add_subparsers(dest="scenario", required=True)
@@ -49,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one value, or several (10,50,100) for a sweep and its plot")
     tp.add_argument("--warmup", type=int, default=50, help="runs before measuring")
     tp.add_argument("--plot", type=Path, help="PNG of events/s and latency against concurrency")
+    tp.add_argument(
+        "--dashboards", type=_count, default=0, metavar="N",
+        help="browser dashboards (/ui/, in chromium through Playwright) left on the runs list "
+             "through the measurement, the servers in turn [default: 0]",
+    )
     reconnect_storm.add_arguments(
         scenarios.add_parser(
             "reconnect-storm", help="R clients dropping and reconnecting while their runs go on"
@@ -88,12 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
 def throughput_command(args: argparse.Namespace) -> list[dict[str, Any]]:
     entries = []
     demo = DemoSize(args.steps, args.progress)
-    with server_under_test(args, demo) as servers:
+    if args.dashboards:
+        dashboards.require()
+    with server_under_test(args, demo) as servers, \
+            dashboards.watching([node.base_url for node in servers.nodes],
+                                args.dashboards) as watching:
+        if watching:
+            print(f"throughput: {args.dashboards} dashboards open on the runs list "
+                  f"({', '.join(sorted(set(watching.urls)))})")
         if args.warmup:
             throughput.measure(servers, args.workflow_id, args.warmup, min(args.warmup, 50), 1)
         for concurrency in args.concurrency:
             figures = throughput.measure(
-                servers, args.workflow_id, args.runs, concurrency, args.processes
+                servers, args.workflow_id, args.runs, concurrency, args.processes, watching
             )
             started = args.url is None  # an attached server's store and workflow are its own
             parameters = {
@@ -102,12 +124,16 @@ def throughput_command(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "steps": args.steps if started else None,
                 "progress": args.progress if started else None,
                 "runs": args.runs, "concurrency": concurrency, "processes": args.processes,
+                "dashboards": args.dashboards,
             }
             entry = report.record("throughput", parameters, figures)
             report.append(args.results, entry)
             entries.append(entry)
             print(f"throughput: {args.label}, {args.runs} runs, concurrency {concurrency}")
-            print(report.table(throughput_rows(figures)))
+            rows = throughput_rows(figures)
+            if watching:
+                rows += dashboards.dashboard_rows(figures, args.dashboards)
+            print(report.table(rows))
     if args.plot:
         report.plot(entries, args.plot, f"throughput of {args.label} ({args.runs} runs each)")
         print(f"plot written to {args.plot}")

@@ -5,7 +5,9 @@ runs over the servers in turn when there are several. Figures: events/s delivere
 per event (from /proc when the pids are known; added up, and each server's), Redis's CPU per
 event and its used_memory (when its URL is known), client CPU per event, start latency
 (start-workflow sent -> first event), event delay (for events that carry `data.emitted_at`),
-gaps and duplicates (must be 0), and the servers' /metrics before and after.
+gaps and duplicates (must be 0), and the servers' /metrics before and after. With dashboards
+open (`benchmarks.dashboards`), the browser's CPU and the GET /runs its pages had answered over
+the measurement.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import trio
 
+from benchmarks.dashboards import Dashboards, dashboard_figures
 from benchmarks.report import Percentiles
 from benchmarks.server import Servers, metrics_delta, usage_figures
 from benchmarks.workers import in_turn, run_workers, split, url_of
@@ -49,9 +52,11 @@ async def client_job(share: dict[str, Any], tick: Callable[[int], None]) -> dict
 
 
 def measure(
-    servers: Servers, workflow_id: str, runs: int, concurrency: int, processes: int
+    servers: Servers, workflow_id: str, runs: int, concurrency: int, processes: int,
+    dashboards: Dashboards | None = None,
 ) -> dict[str, Any]:
-    """One measurement at one concurrency; returns its figures."""
+    """One measurement at one concurrency, with `dashboards` watching if given; returns its
+    figures."""
     run_shares = split(runs, processes)
     concurrency_shares = split(concurrency, len(run_shares))
     shares = [
@@ -60,9 +65,11 @@ def measure(
                               strict=False)
     ]
     metrics_before, usage_before = servers.metrics(), servers.usage()
+    watched_before = dashboards.usage() if dashboards else None
     started = time.perf_counter()
     outcomes = run_workers(JOB, shares, total=runs, unit="runs", label=f"throughput c={concurrency}")
     wall = time.perf_counter() - started
+    watched_after = dashboards.usage() if dashboards else None
     usage_after, metrics_after = servers.usage(), servers.metrics()
     results = [o.result for o in outcomes]
     events = sum(r["events"] for r in results)
@@ -78,6 +85,8 @@ def measure(
         "client_cpu_us_per_event": round(sum(o.cpu_seconds for o in outcomes) / events * 1e6, 1),
     }
     figures.update(usage_figures(usage_before, usage_after, events))
+    if watched_before and watched_after:
+        figures.update(dashboard_figures(watched_before, watched_after, wall, events))
     first = Percentiles.of(x for r in results for x in r["first_event_s"])
     delays = Percentiles.of(x for r in results for x in r["delays_s"])
     figures["start_latency"] = first.in_ms() if first else None
