@@ -55,6 +55,7 @@ from actors.store.base import (
     LeaseLost,
     Notice,
     OwnershipLost,
+    RunCursor,
     RunRecord,
     SharedStore,
     StorageFailed,
@@ -336,12 +337,27 @@ class Runtime:
             count = await self.store.count_events(run_id)
         return record, await self.store.read_events(run_id, 0, count)
 
-    async def list_runs(self, limit: int = 100, status: RunStatus | None = None) -> list[RunRecord]:
-        """Newest first; live runs report their current event count."""
-        records = await self.store.list_runs(limit, status)
+    async def list_runs(
+        self,
+        limit: int = 100,
+        status: RunStatus | None = None,
+        *,
+        workflow_id: str | None = None,
+        run_id_prefix: str | None = None,
+        before: RunCursor | None = None,
+    ) -> list[RunRecord]:
+        """A page of the store's runs, newest first, as `Store.list_runs` filters it; live runs
+        report their current event count."""
+        records = await self.store.list_runs(
+            limit, status, workflow_id=workflow_id, run_id_prefix=run_id_prefix, before=before
+        )
         live = self._registry.live
         return [self._live_record(live[r.info.run_id]) if r.info.run_id in live else r
                 for r in records]
+
+    async def count_runs(self) -> dict[RunStatus, int]:
+        """The store's runs by status, every status included."""
+        return await self.store.count_runs()
 
     async def shutdown(self, grace: float) -> None:
         self.closing = True

@@ -153,7 +153,16 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "RunList": obj(
-        {"runs": {"type": "array", "items": ref("Run"), "description": "Newest first."}}
+        {
+            "runs": {"type": "array", "items": ref("Run"),
+                     "description": "Newest first: by `created_at`, then `run_id`, descending."},
+            "next": nullable(string("When the page is full (more runs may follow): give it as "
+                                    "`before` for the next page. Opaque; null otherwise.")),
+        }
+    ),
+    "RunCounts": obj(
+        {"counts": obj({status: {"type": "integer", "minimum": 0} for status in RUN_STATUSES},
+                       description="The store's runs by status, every status present.")}
     ),
     "CancelAnswer": obj(
         {
@@ -407,7 +416,26 @@ def paths(token_required: bool) -> dict[str, Schema]:
                     {"name": "status", "in": "query", "required": False,
                      "description": "Only runs of this status, in any case; given at most once.",
                      "schema": {"type": "string", "enum": RUN_STATUSES}},
+                    {"name": "workflow_id", "in": "query", "required": False,
+                     "description": "Only runs of this workflow (exactly; a graph run's is its "
+                     "graph id); given at most once.",
+                     "schema": {"type": "string", "minLength": 1, "maxLength": 200}},
+                    {"name": "q", "in": "query", "required": False,
+                     "description": "Only runs whose `run_id` starts with this text; given at "
+                     "most once.", "schema": {"type": "string", "minLength": 1, "maxLength": 100}},
+                    {"name": "before", "in": "query", "required": False,
+                     "description": "The `next` of an earlier answer, as it was: the runs after "
+                     "that page (runs created since are newer, so none repeats or is skipped); "
+                     "given at most once.", "schema": {"type": "string"}},
                 ],
+            )
+        },
+        "/runs/counts": {
+            "get": op(
+                "countRuns", "Count runs by status",
+                {"200": json_answer("The store's runs by status.", ref("RunCounts")),
+                 **unavailable},
+                tag="runs",
             )
         },
         "/runs/{run_id}": {

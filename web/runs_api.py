@@ -2,10 +2,14 @@
 
 Every answer is JSON. Errors are `{"detail": "<what was wrong>"}` with 404 (unknown run or
 workflow), 409 (run already finished) or 422 (a bad query parameter). `/health` is 200 with
-`"store": "ok"`, or 503 with `"status": "failing"` and the store's error while its writes fail. `GET /runs` takes `limit`
-(ASCII digits, 1 to 1000) and `status` (a run status, in any case), each at most once; the 422
-names the parameter and what it accepts.
-"""
+`"store": "ok"`, or 503 with `"status": "failing"` and the store's error while its writes fail.
+
+`GET /runs` answers a page of runs, newest first, and `next`: null, or when the page is full the
+text (`web.run_cursor`) that, given back as `before`, answers the runs after it; runs created
+meanwhile are newer, so paging repeats and skips none. It takes `limit` (ASCII digits, 1 to
+1000), `status` (a run status, in any case), `workflow_id` (exact), `q` (the start of a run id)
+and `before`, each at most once; the 422 names the parameter and what it accepts. `GET
+/runs/counts` counts the store's runs by status."""
 
 from __future__ import annotations
 
@@ -15,11 +19,14 @@ from quart import Blueprint, Response, jsonify, request
 from werkzeug.datastructures import MultiDict
 
 from actors import RunStatus, Runtime, UnknownRun
-from actors.store import RunRecord
+from actors.store import RunCursor, RunRecord
 from web.errors import problem
+from web.run_cursor import BadCursor, cursor_text, parse_cursor
 
 DEFAULT_LIST = 100
 MAX_LIST = 1000
+MAX_WORKFLOW_ID = 200  # characters
+MAX_PREFIX = 100  # characters of `q`, the start of a run id
 SHOWN_CHARACTERS = 40  # of a bad parameter's value, in its 422
 
 
@@ -68,6 +75,26 @@ def status_of(args: MultiDict[str, str]) -> RunStatus | None:
     raise BadQuery(f"status must be one of {', '.join(statuses)} (any case), got {shown(text)}")
 
 
+def text_of(args: MultiDict[str, str], name: str, most: int, what: str) -> str | None:
+    """Parameter `name`, 1 to `most` characters, None if absent; `what` says what it is."""
+    text = single(args, name)
+    if text is not None and not 1 <= len(text) <= most:
+        raise BadQuery(f"{name} must be {what}, 1 to {most} characters, got {shown(text)}")
+    return text
+
+
+def before_of(args: MultiDict[str, str]) -> RunCursor | None:
+    text = single(args, "before")
+    if text is None:
+        return None
+    try:
+        return parse_cursor(text)
+    except BadCursor:
+        raise BadQuery(
+            f"before must be the `next` of an earlier GET /runs answer, as it was, got {shown(text)}"
+        ) from None
+
+
 def run_json(record: RunRecord) -> dict[str, Any]:
     info = record.info
     return {
@@ -104,12 +131,24 @@ def runs_blueprint(runtime: Runtime) -> Blueprint:
 
     @api.get("/runs")
     async def list_runs() -> Response | tuple[Response, int]:
+        args = request.args
         try:
-            limit, status = limit_of(request.args), status_of(request.args)
+            limit, status, before = limit_of(args), status_of(args), before_of(args)
+            workflow_id = text_of(args, "workflow_id", MAX_WORKFLOW_ID, "a workflow id")
+            prefix = text_of(args, "q", MAX_PREFIX, "the start of a run id")
         except BadQuery as bad:
             return problem(422, str(bad))
-        records = await runtime.list_runs(limit, status)
-        return jsonify({"runs": [run_json(r) for r in records]})
+        records = await runtime.list_runs(
+            limit, status, workflow_id=workflow_id, run_id_prefix=prefix, before=before
+        )
+        full = len(records) == limit  # then more may follow, from its last run on
+        next_page = cursor_text(RunCursor.of(records[-1])) if full else None
+        return jsonify({"runs": [run_json(r) for r in records], "next": next_page})
+
+    @api.get("/runs/counts")
+    async def count_runs() -> Response:
+        counts = await runtime.count_runs()
+        return jsonify({"counts": {status.value: count for status, count in counts.items()}})
 
     @api.get("/runs/<run_id>")
     async def get_run(run_id: str) -> Response | tuple[Response, int]:

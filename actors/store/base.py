@@ -3,7 +3,8 @@
 Writes are plain data (`CreateRun`, `AppendEvents`, `FinishRun`, `ClaimRun`, `SaveGraph`,
 `CheckWritable`) handed to `commit`, which returns only once they are durable in that store; a
 run publishes an event only after that. Reads serve replay of finished runs, recovery, the HTTP
-listing, and graph definitions (a graph id works across restarts).
+listing (pages of runs, filtered, after a `RunCursor`; counts by status), and graph definitions
+(a graph id works across restarts).
 
 The fence: one writer per run, enforced by the store, never by timing. A run's record holds the
 epoch of its writer (the incarnation that may write it, `FIRST_EPOCH` for the one that created
@@ -47,6 +48,25 @@ class RunRecord:
     event_count: int = 0  # durable events: the index the run's next event must have
     epoch: int = FIRST_EPOCH  # the incarnation that may write the run
     node: str | None = None  # in a store several nodes share: the node that owns the run
+
+
+@attrs.frozen
+class RunCursor:
+    """Where a page of runs ended: its last run's `created_at` and `run_id`. Runs are listed in
+    the order (created_at, run_id), both descending (run ids compared by code point), and the
+    next page holds the runs after this one in that order: a run created since, being newer,
+    never shifts the pages that follow, so paging repeats and skips none."""
+
+    created_at: float
+    run_id: str
+
+    @classmethod
+    def of(cls, record: RunRecord) -> RunCursor:
+        return cls(record.created_at, record.info.run_id)
+
+    def precedes(self, record: RunRecord) -> bool:
+        """Whether `record` comes after this cursor in the listing order."""
+        return (record.created_at, record.info.run_id) < (self.created_at, self.run_id)
 
 
 @attrs.frozen
@@ -156,8 +176,21 @@ class Store(Protocol):
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
-    async def list_runs(self, limit: int, status: RunStatus | None = None) -> list[RunRecord]:
-        """Newest first."""
+    async def list_runs(
+        self,
+        limit: int,
+        status: RunStatus | None = None,
+        *,
+        workflow_id: str | None = None,
+        run_id_prefix: str | None = None,
+        before: RunCursor | None = None,
+    ) -> list[RunRecord]:
+        """At most `limit` runs, newest first (`RunCursor`'s order), of `status`, of the
+        workflow `workflow_id`, whose run id starts with `run_id_prefix`, after `before`: each
+        filter only when given."""
+
+    async def count_runs(self) -> dict[RunStatus, int]:
+        """How many runs the store holds, by status (every status, 0 included)."""
 
     async def read_events(self, run_id: str, start: int, limit: int) -> list[str]:
         """Frames of `run_id` from index `start`, at most `limit`, in index order."""

@@ -17,6 +17,7 @@ from actors.events import RunStatus
 from actors.store.base import (
     AppendEvents,
     GraphRecord,
+    RunCursor,
     RunRecord,
     SaveGraph,
     StorageFailed,
@@ -57,10 +58,32 @@ class MemoryStore:
     async def get_run(self, run_id: str) -> RunRecord | None:
         return self._runs.get(run_id)
 
-    async def list_runs(self, limit: int, status: RunStatus | None = None) -> list[RunRecord]:
-        records = [r for r in self._runs.values() if status is None or r.status is status]
-        records.sort(key=lambda r: r.created_at, reverse=True)
-        return records[:limit]
+    async def list_runs(
+        self,
+        limit: int,
+        status: RunStatus | None = None,
+        *,
+        workflow_id: str | None = None,
+        run_id_prefix: str | None = None,
+        before: RunCursor | None = None,
+    ) -> list[RunRecord]:
+        """Every run looked at, then sorted: as fast as the memory store needs to be."""
+        records = [
+            r
+            for r in self._runs.values()
+            if (status is None or r.status is status)
+            and (workflow_id is None or r.info.workflow_id == workflow_id)
+            and (run_id_prefix is None or r.info.run_id.startswith(run_id_prefix))
+            and (before is None or before.precedes(r))
+        ]
+        records.sort(key=lambda r: (r.created_at, r.info.run_id), reverse=True)
+        return records[: max(limit, 0)]
+
+    async def count_runs(self) -> dict[RunStatus, int]:
+        counts = dict.fromkeys(RunStatus, 0)
+        for record in self._runs.values():
+            counts[record.status] += 1
+        return counts
 
     async def read_events(self, run_id: str, start: int, limit: int) -> list[str]:
         return self._events.get(run_id, [])[start : start + limit]

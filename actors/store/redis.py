@@ -9,7 +9,8 @@ Keys, all under `rc:`:
 - `rc:ev:<run_id>`, a stream: the event of index `i` is the entry `<i>-1` with the frame in field
   `f` (stream ids must be above `0-0`); explicit ids mean one entry per index at most; it expires
   `retention` seconds after the run finished, when a retention is set;
-- `rc:runs:<STATUS>`, sorted sets of run ids by `created_at`, for listing;
+- `rc:runs:<STATUS>`, sorted sets of run ids by `created_at`, for listing (`rc_list`, a
+  read-only function, pages through them) and counting;
 - `rc:node:<node_id>`: the node's lease, holding its current token (`actors.store.redis_lease`);
 - `rc:owned:<token>`, the running runs of a node incarnation, and `rc:owners`, the tokens that
   have some: where every node looks for runs whose owner's lease is gone (`unfinished_runs`);
@@ -39,7 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import coredis
@@ -63,6 +64,7 @@ from actors.store.base import (
     Notice,
     OwnershipLost,
     RecheckCancels,
+    RunCursor,
     RunRecord,
     SaveGraph,
     StorageFailed,
@@ -78,7 +80,11 @@ T = TypeVar("T")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6379
 
+LIST_BATCH = 1000  # sorted set entries `rc_list` reads at a time
+
 LIBRARY = """#!lua name=runcast
+
+local LIST_BATCH = %d
 
 local function refuse(what)
   return redis.error_reply('REFUSED ' .. what)
@@ -245,10 +251,53 @@ local function lease(keys, args)
   return 'OK'
 end
 
+-- The byte order of sorted set members (Lua's own '<' on strings follows the server's locale).
+local function bytes_below(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+-- rc_list(keys: the sets of the statuses listed; args: limit, the cursor's score or '+inf', the
+-- cursor's run id or '', a run id prefix or '', a workflow id or ''): per set, the first `limit`
+-- runs after the cursor in the order (score, run id) descending that pass the filters, as
+-- id, score, id, score... A set is read in batches from the cursor's score down, so a page
+-- without filters reads little more than its own runs; the filters look at each run in turn.
+local function list_runs(keys, args)
+  local limit, top, after, prefix, workflow = tonumber(args[1]), args[2], args[3], args[4], args[5]
+  local top_score = tonumber(top)
+  local found = {}
+  for _, key in ipairs(keys) do
+    local taken, offset = 0, 0
+    while taken < limit do
+      local batch = redis.call('ZRANGE', key, top, '-inf', 'BYSCORE', 'REV',
+        'LIMIT', offset, LIST_BATCH, 'WITHSCORES')
+      for i = 1, #batch, 2 do
+        local id, score = batch[i], batch[i + 1]
+        if taken < limit
+            and (after == '' or tonumber(score) ~= top_score or bytes_below(id, after))
+            and (prefix == '' or string.sub(id, 1, #prefix) == prefix)
+            and (workflow == ''
+                 or redis.call('HGET', 'rc:run:' .. id, 'workflow_id') == workflow) then
+          table.insert(found, id)
+          table.insert(found, score)
+          taken = taken + 1
+        end
+      end
+      if #batch < 2 * LIST_BATCH then break end
+      offset = offset + LIST_BATCH
+    end
+  end
+  return found
+end
+
 redis.register_function('rc_commit', commit)
+redis.register_function{function_name = 'rc_list', callback = list_runs, flags = {'no-writes'}}
 redis.register_function('rc_cancel', cancel)
 redis.register_function('rc_lease', lease)
-"""
+""" % LIST_BATCH
 
 
 def _payload(write: Write) -> dict[str, Any]:
@@ -386,17 +435,43 @@ class RedisStore:
         fields = [await self._read("the runs", reply) for reply in replies]
         return [_record(run_id, each) for run_id, each in zip(ids, fields) if each]
 
-    async def list_runs(self, limit: int, status: RunStatus | None = None) -> list[RunRecord]:
+    async def list_runs(
+        self,
+        limit: int,
+        status: RunStatus | None = None,
+        *,
+        workflow_id: str | None = None,
+        run_id_prefix: str | None = None,
+        before: RunCursor | None = None,
+    ) -> list[RunRecord]:
+        """One call of `rc_list` (atomic: a run that changes status meanwhile is in one set),
+        its answers of every status merged, then the records in one round trip."""
+        if limit <= 0:
+            return []
         statuses = [status] if status is not None else list(RunStatus)
-        ids: list[tuple[float, str]] = []
-        for each in statuses:
-            scored = await self._read(
-                "the runs", self._redis.zrange(f"rc:runs:{each.value}", 0, limit - 1, rev=True,
-                                               withscores=True)
-            ) if limit > 0 else ()
-            ids += [(float(member.score), str(member.member)) for member in scored]
-        ids.sort(key=lambda pair: pair[0], reverse=True)
-        return await self._get_runs(run_id for _, run_id in ids[:limit])
+        reply = await self._read("the runs", self._redis.fcall_ro(
+            "rc_list",
+            [f"rc:runs:{each.value}" for each in statuses],
+            [limit, "+inf" if before is None else repr(before.created_at),
+             "" if before is None else before.run_id, run_id_prefix or "", workflow_id or ""],
+        ))
+        found = cast(list[str], reply)
+        scored = sorted(
+            ((float(score), run_id) for run_id, score in zip(found[::2], found[1::2])),
+            reverse=True,
+        )
+        return await self._get_runs(run_id for _, run_id in scored[:limit])
+
+    async def count_runs(self) -> dict[RunStatus, int]:
+        """ZCARD of each status's set, in one transaction (a run is in exactly one of them)."""
+
+
+        async def zcards() -> list[int]:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                replies = [pipe.zcard(f"rc:runs:{status.value}") for status in RunStatus]
+            return [await reply for reply in replies]
+
+        return dict(zip(RunStatus, await self._read("the run counts", zcards())))
 
     async def read_events(self, run_id: str, start: int, limit: int) -> list[str]:
         if limit <= 0:

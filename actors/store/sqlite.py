@@ -59,6 +59,7 @@ from actors.store.base import (
     CreateRun,
     FinishRun,
     GraphRecord,
+    RunCursor,
     RunRecord,
     SaveGraph,
     StorageFailed,
@@ -84,8 +85,11 @@ CREATE TABLE IF NOT EXISTS runs (
     event_count INTEGER NOT NULL,
     epoch INTEGER NOT NULL DEFAULT 1
 );
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
-CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
+DROP INDEX IF EXISTS runs_by_status;
+DROP INDEX IF EXISTS runs_by_created;
+CREATE INDEX IF NOT EXISTS runs_newest ON runs (created_at, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_status_newest ON runs (status, created_at, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_workflow_newest ON runs (workflow_id, created_at, run_id);
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -241,6 +245,57 @@ def _insert_events(connection: sqlite3.Connection, appends: list[AppendEvents]) 
     for start in range(0, len(values), step):
         chunk = values[start : start + step]
         connection.execute(_insert_events_sql(len(chunk) // 3), chunk)
+
+
+def _runs_query(
+    status: RunStatus | None,
+    workflow_id: str | None,
+    run_id_prefix: str | None,
+    before: RunCursor | None,
+) -> tuple[str, list[object]]:
+    """The SELECT of a page of runs (its LIMIT the last parameter, not among `params`), and its
+    parameters. Each filter walks one of the runs' indexes newest first (`runs_newest`,
+    `runs_by_status_newest`, `runs_by_workflow_newest`), so a page reads about its own rows
+    whatever the table holds; a run id prefix is a range of the primary key, its matches then
+    sorted."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(status.value)
+    if workflow_id is not None:
+        clauses.append("workflow_id = ?")
+        params.append(workflow_id)
+    if run_id_prefix:
+        clauses.append("run_id >= ?")
+        params.append(run_id_prefix)
+        upper = _successor(run_id_prefix)
+        if upper is not None:
+            clauses.append("run_id < ?")
+            params.append(upper)
+    if before is not None:
+        # (created_at, run_id) < the cursor's, as a range of created_at the indexes can seek
+        clauses.append("created_at <= ? AND (created_at < ? OR run_id < ?)")
+        params += (before.created_at, before.created_at, before.run_id)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = " ORDER BY created_at DESC, run_id DESC LIMIT ?"
+    return f"SELECT {RUN_COLUMNS} FROM runs{where}{order}", params
+
+
+LAST_CODE_POINT = 0x10FFFF
+SURROGATES = range(0xD800, 0xE000)  # not characters: UTF-8, and so SQLite, has none
+
+
+def _successor(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix` (SQLite compares text by
+    its UTF-8 bytes, which is the order of code points); None if there is none."""
+    stripped = prefix.rstrip(chr(LAST_CODE_POINT))
+    if not stripped:
+        return None
+    following = ord(stripped[-1]) + 1
+    if following in SURROGATES:
+        following = SURROGATES.stop
+    return stripped[:-1] + chr(following)
 
 
 RUNNING = RunStatus.RUNNING.value
@@ -456,14 +511,26 @@ class SQLiteStore:
         rows = await self._query(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,))
         return _record(rows[0]) if rows else None
 
-    async def list_runs(self, limit: int, status: RunStatus | None = None) -> list[RunRecord]:
-        if status is None:
-            sql = f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC LIMIT ?"
-            rows = await self._query(sql, (limit,))
-        else:
-            sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE status=? ORDER BY created_at DESC LIMIT ?"
-            rows = await self._query(sql, (status.value, limit))
+    async def list_runs(
+        self,
+        limit: int,
+        status: RunStatus | None = None,
+        *,
+        workflow_id: str | None = None,
+        run_id_prefix: str | None = None,
+        before: RunCursor | None = None,
+    ) -> list[RunRecord]:
+        sql, params = _runs_query(status, workflow_id, run_id_prefix, before)
+        rows = await self._query(sql, (*params, max(limit, 0)))
         return [_record(row) for row in rows]
+
+    async def count_runs(self) -> dict[RunStatus, int]:
+        counts = dict.fromkeys(RunStatus, 0)
+        for status, count in await self._query(
+            "SELECT status, COUNT(*) FROM runs GROUP BY status", ()
+        ):
+            counts[RunStatus(status)] = count
+        return counts
 
     async def read_events(self, run_id: str, start: int, limit: int) -> list[str]:
         rows = await self._query(

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import trio
 
-from actors import Runtime, Workflow, WorkflowCatalog
+from actors import RunStatus, Runtime, Workflow, WorkflowCatalog
 from actors.actor import Reply
 from actors.store import AppendEvents, RunRecord, Store, StoreError, Write
 from actors.workflows.steps import StepContext
@@ -140,8 +140,11 @@ class FaultyStore:
     async def get_run(self, run_id: str) -> RunRecord | None:
         return await self.inner.get_run(run_id)
 
-    async def list_runs(self, limit: int, status: Any = None) -> list[RunRecord]:
-        return await self.inner.list_runs(limit, status)
+    async def list_runs(self, limit: int, status: Any = None, **filters: Any) -> list[RunRecord]:
+        return await self.inner.list_runs(limit, status, **filters)
+
+    async def count_runs(self) -> dict[RunStatus, int]:
+        return await self.inner.count_runs()
 
     async def read_events(self, run_id: str, start: int, limit: int) -> list[str]:
         return await self.inner.read_events(run_id, start, limit)

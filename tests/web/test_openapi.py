@@ -179,10 +179,17 @@ async def test_the_runs_routes_answer_as_described(gserver: RunningServer, gates
         done = (await http.post("/graph/run", json={"graph_id": finished_graph})).json()["run_id"]
         held = await start_background(http, graph_id, {})
         await gates.wait_reached("hold")
+        page = (await check("/runs", "GET", "/runs?limit=1")).json()
+        assert page["next"] is not None
         for query, status in [("", 200), ("?limit=1", 200), ("?status=running", 200),
+                              (f"?workflow_id={graph_id}&q={held[:3]}", 200),
+                              (f"?before={page['next']}", 200),
                               ("?limit=0", 422), ("?limit=x", 422), ("?status=DONE", 422),
-                              ("?limit=1&limit=2", 422)]:
+                              ("?limit=1&limit=2", 422), ("?workflow_id=", 422), ("?q=", 422),
+                              ("?before=x", 422)]:
             assert (await check("/runs", "GET", f"/runs{query}")).status_code == status, query
+        counts = (await check("/runs/counts", "GET", "/runs/counts")).json()["counts"]
+        assert counts["RUNNING"] == 1 and counts["COMPLETED"] == 1
         assert (await check("/runs/{run_id}", "GET", f"/runs/{held}")).json()["node"] is None
         assert (await check("/runs/{run_id}", "GET", "/runs/nope")).status_code == 404
 
@@ -358,7 +365,8 @@ async def test_a_store_that_cannot_be_read_is_a_described_503(
         graph_id = await create_graph(http, TWO_NODES)
         run_id = (await http.post("/graph/run", json={"graph_id": graph_id})).json()["run_id"]
         own_redis.kill()
-        routes = [("/runs", "GET", "/runs"), ("/runs/{run_id}", "GET", f"/runs/{run_id}"),
+        routes = [("/runs", "GET", "/runs"), ("/runs/counts", "GET", "/runs/counts"),
+                  ("/runs/{run_id}", "GET", f"/runs/{run_id}"),
                  ("/runs/{run_id}/events", "GET", f"/runs/{run_id}/events"),
                  ("/graph/{graph_id}", "GET", f"/graph/{graph_id}"),
                  ("/graph/state/{run_id}", "GET", f"/graph/state/{run_id}"),

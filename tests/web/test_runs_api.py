@@ -6,6 +6,7 @@ the test holds, so their status and event count are known exactly.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
@@ -100,7 +101,7 @@ async def test_runs_lists_newest_first_with_live_and_final_counts(
     gserver: RunningServer, release: trio.Event
 ) -> None:
     async with httpx.AsyncClient(base_url=gserver.base_url) as http, ws_client(gserver.ws_url) as ws:
-        assert (await http.get("/runs")).json() == {"runs": []}
+        assert (await http.get("/runs")).json() == {"runs": [], "next": None}
         done = await run_demo(ws, message="first")
         live = await start_held(ws)
         runs = (await http.get("/runs")).json()["runs"]
@@ -190,6 +191,152 @@ async def test_runs_query_parameters_are_ascii_within_bounds_and_given_once(
         answer = await http.get("/runs?" + query)
     assert answer.status_code == 422, answer.text
     assert answer.json() == {"detail": detail}
+
+
+# -- pages of runs: workflow_id, q, before / next; counts ----------------------------------------
+
+QUICK = ("quick-a", "quick-b")
+
+
+def quick_catalog() -> WorkflowCatalog:
+    async def done(ctx: StepContext) -> str:
+        return "done"
+
+    catalog = WorkflowCatalog()
+    for workflow_id in QUICK:
+        catalog.add(Workflow(workflow_id, workflow_id, [Step("done", done)]))
+    return catalog
+
+
+@pytest.fixture
+async def qserver(start_server: StartServer) -> RunningServer:
+    """A server of two workflows whose runs finish at once."""
+    return await start_server(catalog=quick_catalog())
+
+
+async def run_quick(client: JsonSocket, workflow_id: str) -> str:
+    started = await client.start(workflow_id)
+    await client.recv_until_terminal()
+    return str(started["run_id"])
+
+
+async def pages(http: httpx.AsyncClient, **params: Any) -> list[list[str]]:
+    """Every page of GET /runs with `params`, following `next` until it is null."""
+    listed: list[list[str]] = []
+    before: dict[str, str] = {}
+    while True:
+        answer = await http.get("/runs", params={**params, **before})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        listed.append(ids(body))
+        if body["next"] is None:
+            assert len(body["runs"]) < int(params.get("limit", 100)) or listed[-1] == []
+            return listed
+        assert len(body["runs"]) == int(params["limit"])
+        before = {"before": body["next"]}
+
+
+async def test_next_and_before_page_through_every_run_once_while_runs_are_created(
+    qserver: RunningServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=qserver.base_url) as http, ws_client(qserver.ws_url) as ws:
+        made = [await run_quick(ws, QUICK[n % 2]) for n in range(7)]
+        newest_first = made[::-1]
+        assert ids((await http.get("/runs")).json()) == newest_first
+        assert await pages(http, limit=3) == [newest_first[:3], newest_first[3:6], newest_first[6:]]
+        assert await pages(http, limit=7) == [newest_first, []]  # a full page: more may follow
+        # a run created between two pages appears in neither, and no run repeats or is skipped
+        first = (await http.get("/runs", params={"limit": 4})).json()
+        created = await run_quick(ws, QUICK[0])
+        rest = (await http.get("/runs", params={"limit": 4, "before": first["next"]})).json()
+        assert ids(first) + ids(rest) == newest_first and rest["next"] is None
+        assert ids((await http.get("/runs", params={"limit": 1})).json()) == [created]
+        # the filters, alone and together, page the same way
+        by_workflow = [r for r in newest_first if made.index(r) % 2 == 0]
+        assert sum(await pages(http, limit=2, workflow_id=QUICK[0]), []) == [created, *by_workflow]
+        assert sum(await pages(http, limit=2, workflow_id="nope"), []) == []
+        prefix = made[3][:2]
+        started_so = [r for r in [created, *newest_first] if r.startswith(prefix)]
+        assert sum(await pages(http, limit=1, q=prefix), []) == started_so
+        assert sum(await pages(http, limit=1, q=made[3]), []) == [made[3]]
+        assert sum(await pages(http, limit=2, q=made[3], workflow_id=QUICK[0]), []) == []
+        completed = await pages(http, limit=5, status="completed", workflow_id=QUICK[1])
+        assert sum(completed, []) == [r for r in newest_first if made.index(r) % 2 == 1]
+
+
+async def test_runs_counts_gives_every_status_over_the_store(
+    gserver: RunningServer, release: trio.Event
+) -> None:
+    async with httpx.AsyncClient(base_url=gserver.base_url) as http, ws_client(gserver.ws_url) as ws:
+        zero = {"RUNNING": 0, "COMPLETED": 0, "ERROR": 0, "CANCELLED": 0}
+        assert (await http.get("/runs/counts")).json() == {"counts": zero}
+        await run_demo(ws)
+        live = await start_held(ws)
+        assert (await http.get("/runs/counts")).json()["counts"] == {
+            **zero, "RUNNING": 1, "COMPLETED": 1
+        }
+        assert (await http.post(f"/workflows/{GATED}/runs/{live}/cancel")).status_code == 200
+        await ws.recv_until_terminal()
+        assert (await http.get("/runs/counts")).json()["counts"] == {
+            **zero, "COMPLETED": 1, "CANCELLED": 1
+        }
+        release.set()
+
+
+def cursor_of(created_at: object, run_id: object) -> str:
+    """A cursor in the server's spelling, of any values."""
+    text = json.dumps([created_at, run_id], separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+BEFORE_RULE = "before must be the `next` of an earlier GET /runs answer, as it was, got "
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("workflow_id=", "workflow_id must be a workflow id, 1 to 200 characters, got ''"),
+        ("workflow_id=" + "w" * 201, "workflow_id must be a workflow id, 1 to 200 characters, got "
+         + repr("w" * 40) + "... (201 characters)"),
+        ("workflow_id=a&workflow_id=b", "workflow_id must be given at most once, got 2 values"),
+        ("q=", "q must be the start of a run id, 1 to 100 characters, got ''"),
+        ("q=" + "r" * 101, "q must be the start of a run id, 1 to 100 characters, got "
+         + repr("r" * 40) + "... (101 characters)"),
+        ("q=a&q=b", "q must be given at most once, got 2 values"),
+        ("before=", BEFORE_RULE + "''"),
+        ("before=nope", BEFORE_RULE + "'nope'"),
+        ("before=" + cursor_of(1.5, "r") + "=", BEFORE_RULE + repr(cursor_of(1.5, "r") + "=")),
+        ("before=" + cursor_of(1, "r"), BEFORE_RULE + repr(cursor_of(1, "r"))),
+        ("before=" + cursor_of(1.5, ""), BEFORE_RULE + repr(cursor_of(1.5, ""))),
+        ("before=" + cursor_of(1.5, 7), BEFORE_RULE + repr(cursor_of(1.5, 7))),
+        ("before=" + cursor_of("1.5", "r"), BEFORE_RULE + repr(cursor_of("1.5", "r"))),
+        ("before=" + cursor_of(1.5, "r") + "&before=" + cursor_of(1.5, "r"),
+         "before must be given at most once, got 2 values"),
+    ],
+    ids=["empty workflow", "long workflow", "workflow twice", "empty q", "long q", "q twice",
+         "empty before", "not base64", "padded", "integer time", "empty run id",
+         "number run id", "text time", "before twice"],
+)
+async def test_runs_filters_and_cursor_are_checked_strictly(
+    server: RunningServer, query: str, detail: str
+) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        answer = await http.get("/runs?" + query)
+    assert answer.status_code == 422, answer.text
+    assert answer.json() == {"detail": detail}
+
+
+async def test_a_cursor_of_the_servers_spelling_is_taken(server: RunningServer) -> None:
+    """The test's own spelling of a cursor (`cursor_of`) is the server's: the 422s above refuse
+    what they change, not the spelling."""
+    async with httpx.AsyncClient(base_url=server.base_url) as http, ws_client(server.ws_url) as ws:
+        run_id = await run_demo(ws)
+        created_at = (await http.get(f"/runs/{run_id}")).json()["created_at"]
+        page = (await http.get("/runs", params={"limit": 1})).json()
+        assert page["next"] == cursor_of(created_at, run_id)
+        assert ids((await http.get("/runs", params={"before": page["next"]})).json()) == []
+        after = {"before": cursor_of(created_at + 1, run_id)}
+        assert ids((await http.get("/runs", params=after)).json()) == [run_id]
 
 
 async def test_runs_limit_takes_leading_zeros(server: RunningServer) -> None:
@@ -288,6 +435,8 @@ async def test_with_a_token_every_route_but_health_needs_the_bearer_header(
         for method, path in [
             ("GET", "/workflows"),
             ("GET", "/runs"),
+            ("GET", "/runs?limit=1&workflow_id=x&q=a"),
+            ("GET", "/runs/counts"),
             ("GET", f"/runs/{run_id}"),
             ("POST", f"/workflows/{DEMO}/runs/{run_id}/cancel"),
         ]:
@@ -301,7 +450,8 @@ async def test_with_a_token_the_right_bearer_header_is_let_in(start_server: Star
     headers = {"Authorization": "Bearer s3cret"}
     async with httpx.AsyncClient(base_url=srv.base_url, headers=headers) as http:
         assert (await http.get("/workflows")).status_code == 200
-        assert (await http.get("/runs")).json() == {"runs": []}
+        assert (await http.get("/runs")).json() == {"runs": [], "next": None}
+        assert (await http.get("/runs/counts")).status_code == 200
         assert (await http.get("/runs/x")).status_code == 404
         assert (await http.post(f"/workflows/{DEMO}/runs/x/cancel")).status_code == 404
 

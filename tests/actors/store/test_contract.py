@@ -22,10 +22,12 @@ from actors.events import RunInfo, RunStatus
 from actors.store import (
     FIRST_EPOCH,
     AppendEvents,
+    CheckWritable,
     ClaimRun,
     CreateRun,
     FinishRun,
     GraphRecord,
+    RunCursor,
     RunRecord,
     SaveGraph,
     SharedStore,
@@ -142,6 +144,26 @@ async def test_list_runs_newest_first_with_status_filter_and_limit(store: Store)
     assert ids(await store.list_runs(1, RunStatus.COMPLETED)) == ["r4"]
     assert ids(await store.list_runs(10, RunStatus.RUNNING)) == ["r2", "r0"]
     assert ids(await store.list_runs(10, RunStatus.CANCELLED)) == []
+
+
+async def test_runs_of_equal_created_at_are_listed_by_run_id_descending(store: Store) -> None:
+    await store.commit([create(run_id, created_at=2.0) for run_id in ("b", "a", "é", "B")])
+    await store.commit([create("z", created_at=1.0), create("0", created_at=3.0)])
+    listed = await store.list_runs(10)
+    assert [r.info.run_id for r in listed] == ["0", "é", "b", "a", "B", "z"]
+    after_b = await store.list_runs(10, before=RunCursor(2.0, "b"))
+    assert [r.info.run_id for r in after_b] == ["a", "B", "z"]
+
+
+async def test_count_runs_gives_every_status(store: Store) -> None:
+    assert await store.count_runs() == dict.fromkeys(RunStatus, 0)
+    await store.commit([create(f"r{i}", created_at=float(i)) for i in range(5)])
+    await store.commit([FinishRun("r1", RunStatus.COMPLETED, 10.0, 0)])
+    await store.commit([FinishRun("r2", RunStatus.COMPLETED, 10.0, 0),
+                        FinishRun("r3", RunStatus.CANCELLED, 10.0, 0)])
+    assert await store.count_runs() == {
+        RunStatus.RUNNING: 2, RunStatus.COMPLETED: 2, RunStatus.ERROR: 0, RunStatus.CANCELLED: 1
+    }
 
 
 async def test_finish_run_updates_status_finished_at_and_event_count(store: Store) -> None:
@@ -559,3 +581,88 @@ async def test_open_store_opens_the_named_store(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sqlite:PATH"):
         async with open_store("nope"):
             pass
+
+
+# --- property: pages of runs -------------------------------------------------------------------
+
+
+RUN_ID_CHARACTERS = "abAé9-\U0001f642"  # lower and upper case, accented, an emoji (4 UTF-8 bytes)
+WORKFLOWS = ["wf-a", "wf-b", "wf-c"]
+listed_runs = st.lists(
+    st.tuples(
+        st.text(RUN_ID_CHARACTERS, min_size=1, max_size=4),  # run id
+        st.integers(0, 3),  # created_at: few values, so that many runs tie
+        st.sampled_from(WORKFLOWS),
+        st.sampled_from(RunStatus),
+    ),
+    max_size=30,
+    unique_by=lambda run: run[0],
+)
+run_filters = st.fixed_dictionaries({
+    "status": st.none() | st.sampled_from(RunStatus),
+    "workflow_id": st.none() | st.sampled_from(WORKFLOWS),
+    "run_id_prefix": st.none() | st.text(RUN_ID_CHARACTERS, min_size=1, max_size=2),
+})
+
+
+async def add_runs(store: Store, runs: list[tuple[str, float, str, RunStatus]]) -> None:
+    """Create the runs (every store creates a run RUNNING), then finish the others."""
+    if not runs:
+        return
+    await store.commit([
+        CreateRun(RunRecord(RunInfo(run_id, workflow, workflow, "s", None, ""),
+                            RunStatus.RUNNING, created_at))
+        for run_id, created_at, workflow, _ in runs
+    ])
+    await store.commit([
+        FinishRun(run_id, status, 100.0, 0)
+        for run_id, _, _, status in runs if status is not RunStatus.RUNNING
+    ] or [CheckWritable(0.0)])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(runs=listed_runs, filters=run_filters, limits=st.lists(st.integers(1, 7), min_size=1),
+       created_between=st.lists(st.text(RUN_ID_CHARACTERS, min_size=5, max_size=6), max_size=3,
+                                unique=True))
+async def test_pages_give_the_filtered_runs_newest_first_each_once(
+    opener: Opener,
+    tmp_path: Path,
+    runs: list[tuple[str, int, str, RunStatus]],
+    filters: dict[str, Any],
+    limits: list[int],
+    created_between: list[str],
+) -> None:
+    """Random runs (ties of created_at, run ids that sort differently by bytes, case or locale)
+    paged with random limits and filters: the pages together are exactly the runs the filters
+    keep, in the order (created_at, run_id) descending, each once; a full page is followed by
+    the rest through its last run as the cursor, and runs created between pages (newer, as a
+    clock makes them) never make one repeat or go missing."""
+    async with opener(tmp_path) as store:
+        await add_runs(store, [(r, float(c), w, s) for r, c, w, s in runs])
+        expected = [
+            run_id
+            for run_id, created_at, workflow, status in sorted(
+                runs, key=lambda run: (run[1], run[0]), reverse=True
+            )
+            if filters["status"] in (None, status)
+            and filters["workflow_id"] in (None, workflow)
+            and run_id.startswith(filters["run_id_prefix"] or "")
+        ]
+        listed: list[str] = []
+        cursor: RunCursor | None = None
+        newer = iter(created_between)
+        for page_number in range(len(runs) + 2):
+            limit = limits[page_number % len(limits)]
+            page = await store.list_runs(limit, before=cursor, **filters)
+            assert len(page) <= limit
+            listed += [r.info.run_id for r in page]
+            if len(page) < limit:
+                break
+            cursor = RunCursor.of(page[-1])
+            new_id = next(newer, None)
+            if new_id is not None:  # a run created now: newer than every listed one
+                await add_runs(store, [(new_id, 10.0 + page_number, WORKFLOWS[0],
+                                        RunStatus.RUNNING)])
+        assert listed == expected
+        if cursor is None:  # one page said it all: the same query without a cursor agrees
+            assert [r.info.run_id for r in await store.list_runs(1000, **filters)] == expected

@@ -17,6 +17,7 @@ from actors.events import RunStatus
 from actors.store import (
     AppendEvents,
     FinishRun,
+    RunCursor,
     StorageFailed,
     StoreError,
     StoreInUse,
@@ -334,3 +335,58 @@ async def test_a_full_database_fails_commits_with_sqlites_error_and_works_again_
         store._writer.execute("PRAGMA max_page_count=1073741823")
         await store.commit(big)
         assert await store.read_events("r", 0, 10) == [frame("r", 0), "x" * 100_000]
+
+
+async def test_every_page_of_runs_walks_an_index_newest_first(path: Path) -> None:
+    """Each filter of `list_runs`, after a cursor or not, seeks an index in the listing order:
+    no scan of the table and no sort, but for a run id prefix (a range of the primary key, its
+    matches sorted); counting by status reads the status index alone."""
+    async with open_sqlite_store(path):
+        pass
+    connection = sqlite3.connect(path)
+    cursor = RunCursor(5.0, "r")
+    for status, workflow_id, before, index in [
+        (None, None, None, "runs_newest"),
+        (None, None, cursor, "runs_newest"),
+        (RunStatus.ERROR, None, cursor, "runs_by_status_newest"),
+        (None, "wf", cursor, "runs_by_workflow_newest"),
+        (RunStatus.ERROR, "wf", None, "runs_by_workflow_newest"),
+    ]:
+        sql, params = sqlite_store._runs_query(status, workflow_id, None, before)
+        plan = [row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}", (*params, 1))]
+        assert len(plan) == 1 and f"USING INDEX {index}" in plan[0], (status, workflow_id, plan)
+    sql, params = sqlite_store._runs_query(None, None, "ab", cursor)
+    plan = [row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}", (*params, 1))]
+    assert "SEARCH runs USING INDEX sqlite_autoindex_runs_1 (run_id>? AND run_id<?)" in plan
+    counting = connection.execute("EXPLAIN QUERY PLAN SELECT status, COUNT(*) FROM runs GROUP BY status")
+    assert [row[3] for row in counting] == ["SCAN runs USING COVERING INDEX runs_by_status_newest"]
+    connection.close()
+
+
+async def test_a_file_with_the_earlier_indexes_gets_the_listing_indexes(path: Path) -> None:
+    async with open_sqlite_store(path) as store:
+        await store.commit([create("r", 1.0)])
+    connection = sqlite3.connect(path)
+    for index in ("runs_newest", "runs_by_status_newest", "runs_by_workflow_newest"):
+        connection.execute(f"DROP INDEX {index}")
+    connection.execute("CREATE INDEX runs_by_status ON runs (status)")
+    connection.execute("CREATE INDEX runs_by_created ON runs (created_at)")
+    connection.commit()
+    connection.close()
+    async with open_sqlite_store(path) as store:
+        assert [r.info.run_id for r in await store.list_runs(10, workflow_id="wf")] == ["r"]
+    connection = sqlite3.connect(path)
+    indexes = {name for (name,) in connection.execute(
+        "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='runs' AND sql IS NOT NULL"
+    )}
+    connection.close()
+    assert indexes == {"runs_newest", "runs_by_status_newest", "runs_by_workflow_newest"}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "successor"),
+    [("ab", "ac"), ("a\U0010ffff", "b"), ("\U0010ffff\U0010ffff", None), ("\ud7ff", "\ue000"),
+     ("é", "ê")],
+)
+def test_the_end_of_a_run_id_prefix_range(prefix: str, successor: str | None) -> None:
+    assert sqlite_store._successor(prefix) == successor
