@@ -1,4 +1,5 @@
-"""`GET /metrics`: the server's figures in the Prometheus text format.
+"""`GET /metrics`: the server's figures in the Prometheus text format; `GET /metrics.json`: the
+same figures as one JSON object, for pages (the dashboard) that read JSON.
 
 The runtime's counters (`actors.stats`) and the web layer's own (`WebStats`: frames sent, open
 WebSockets) are plain integers; a prometheus-client collector reads them only when scraped, with
@@ -8,7 +9,10 @@ metrics. The process collector adds the server's CPU seconds and resident memory
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import attrs
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
@@ -19,9 +23,10 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from quart import Blueprint, Response
+from quart import Blueprint, Response, jsonify
 
 from actors import Runtime
+from actors.store import SharedStore
 from web.asgi_websocket import WebSocketLike
 
 
@@ -109,14 +114,58 @@ def _le(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
 
+PROCESS_FIGURES = {  # the JSON name of each ProcessCollector sample /metrics.json gives
+    "process_cpu_seconds_total": "cpu_seconds",
+    "process_resident_memory_bytes": "resident_memory_bytes",
+}
+
+
+def figures(runtime: Runtime, web: WebStats, process: ProcessCollector) -> dict[str, Any]:
+    """The figures of `/metrics` as one JSON object, read from the same counters as
+    `RuncastCollector` and the same process collector; `node` is the node's id in a store
+    several nodes share, else None."""
+    stats = runtime.stats
+    commits = stats.commit_seconds
+    buckets = commits.cumulative()
+    store = runtime.store
+    answer: dict[str, Any] = {
+        "node": store.node_id if isinstance(store, SharedStore) else None,
+        "time": time.time(),
+        "live_runs": runtime.live_runs,
+        "runs_started": stats.runs_started,
+        "runs_finished": {status.value: n for status, n in stats.runs_finished.items()},
+        "events_appended": stats.events_appended,
+        "subscriptions": stats.subscriptions,
+        "live_subscribers": runtime.live_subscribers,
+        "frames_sent": web.frames_sent,
+        "websockets_opened": web.websockets_opened,
+        "websockets_open": web.websockets_open,
+        "store_commit_seconds": {
+            "count": buckets[-1][1],
+            "sum": commits.total,
+            "buckets": [["+Inf" if b == math.inf else b, count] for b, count in buckets],
+        },
+        **dict.fromkeys(PROCESS_FIGURES.values()),  # null where the platform has none
+    }
+    for family in process.collect():
+        for sample in family.samples:
+            if sample.name in PROCESS_FIGURES:
+                answer[PROCESS_FIGURES[sample.name]] = sample.value
+    return answer
+
+
 def metrics_blueprint(runtime: Runtime, web: WebStats) -> Blueprint:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuncastCollector(runtime, web))
-    ProcessCollector(registry=registry)
+    process = ProcessCollector(registry=registry)
     api = Blueprint("metrics", __name__)
 
     @api.get("/metrics")
     async def metrics() -> Response:
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/metrics.json")
+    async def metrics_json() -> Response:
+        return jsonify(figures(runtime, web, process))
 
     return api

@@ -133,6 +133,50 @@ SCHEMAS: dict[str, Schema] = {
             "store": string("`ok`, or the store's error while its writes fail."),
         }
     ),
+    "Metrics": obj(
+        {
+            "node": nullable(string("The node's id in a store several nodes share (Redis); null "
+                                    "otherwise.")),
+            "time": {"type": "number", "description": "The server's clock: seconds since the "
+                     "Unix epoch."},
+            **{name: {"type": "integer", "minimum": 0, "description": description}
+               for name, description in [
+                   ("live_runs", "Runs live on this node."),
+                   ("runs_started", "Runs started (their first event durable)."),
+                   ("events_appended", "Events appended (durable, then published)."),
+                   ("subscriptions", "Follows opened (starts, reconnects, replays)."),
+                   ("live_subscribers", "Live feeds of running runs."),
+                   ("frames_sent", "WebSocket frames sent."),
+                   ("websockets_opened", "WebSocket connections accepted."),
+                   ("websockets_open", "WebSocket connections open."),
+               ]},
+            "runs_finished": obj(
+                {status: {"type": "integer", "minimum": 0} for status in RUN_STATUSES[1:]},
+                description="Runs finished on this node, by final status.",
+            ),
+            "store_commit_seconds": obj(
+                {
+                    "count": {"type": "integer", "minimum": 0},
+                    "sum": {"type": "number", "minimum": 0},
+                    "buckets": {
+                        "type": "array",
+                        "description": "`[le, cumulative count]` per bucket, `le` the bucket's "
+                        "upper bound in seconds, `\"+Inf\"` for the last.",
+                        "items": {"type": "array", "prefixItems": [
+                            {"oneOf": [{"type": "number"}, {"const": "+Inf"}]},
+                            {"type": "integer", "minimum": 0},
+                        ], "minItems": 2, "maxItems": 2},
+                    },
+                },
+                description="Time from an event's commit call until it is durable.",
+            ),
+            "cpu_seconds": nullable({"type": "number", "description": "The process's CPU time "
+                                     "(null where the platform does not tell)."}),
+            "resident_memory_bytes": nullable({"type": "number", "description": "The "
+                                               "process's resident memory."}),
+        },
+        description="The figures of `/metrics`, from the same counters.",
+    ),
     "Workflow": obj({"id": string(), "name": string(), "description": string()}),
     "Run": obj(
         {
@@ -391,6 +435,14 @@ def paths(token_required: bool) -> dict[str, Schema]:
                          "live runs, events appended, subscriptions, live subscribers, WebSocket "
                          "frames and connections, store commit times, process CPU and memory.",
                          "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                tag="server",
+            )
+        },
+        "/metrics.json": {
+            "get": op(
+                "getMetricsJson", "The metrics as JSON",
+                {"200": json_answer("The figures of `/metrics`, from the same counters, with "
+                                    "the node's id and the server's time.", ref("Metrics"))},
                 tag="server",
             )
         },

@@ -173,6 +173,7 @@ async def test_the_runs_routes_answer_as_described(gserver: RunningServer, gates
 
         assert (await check("/health", "GET", "/health")).json()["status"] == "healthy"
         await check("/metrics", "GET", "/metrics")
+        await check("/metrics.json", "GET", "/metrics.json")
         await check("/workflows", "GET", "/workflows")
         graph_id = await create_graph(http, GATED_GRAPH)
         finished_graph = await create_graph(http, TWO_NODES)
