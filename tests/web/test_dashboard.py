@@ -187,17 +187,21 @@ class Relay:
 
 @attrs.define
 class Screenshots:
-    """Where a test's screenshots go: its tmp_path, and $RUNCAST_SCREENSHOTS when set."""
+    """Where a test's screenshots go: its tmp_path."""
 
     directory: Path
 
-    def save(self, page: Page, name: str) -> Path:
+    def save(self, page: Page, name: str, full_page: bool = False) -> Path:
         path = self.directory / f"{name}.png"
-        page.screenshot(path=path)
-        copies = os.environ.get("RUNCAST_SCREENSHOTS")
-        if copies:
-            shutil.copyfile(path, Path(copies) / path.name)
+        page.screenshot(path=path, full_page=full_page)
         return path
+
+
+def publish(screenshot: Path) -> None:
+    """Copy the README's screenshot to $RUNCAST_SCREENSHOTS, when set (`docs` refreshes it)."""
+    directory = os.environ.get("RUNCAST_SCREENSHOTS")
+    if directory:
+        shutil.copyfile(screenshot, Path(directory) / screenshot.name)
 
 
 @pytest.fixture
@@ -431,7 +435,7 @@ def test_a_graph_run_started_with_an_initial_state_shows_its_current_node_and_pa
     expect(page.locator('#graph [data-node="done"]')).to_have_attribute("data-passes", "0")
     expect(page.locator("#graph .current")).to_have_count(1)
     expect(page.locator("#timeline li")).to_have_count(4)  # begin, tick, tick again, hold
-    screenshots.save(page, "dashboard")  # the README's screenshot
+    publish(screenshots.save(page, "dashboard", full_page=True))  # the README's screenshot
 
     gate.touch()
     expect(page.locator("#connection")).to_have_attribute("data-state", "ended", timeout=LONG)

@@ -69,6 +69,11 @@ function edgePath(from, to, right) {
     const bend = (y2 - y1) / 2;
     return { d: `M${x1},${y1} C${x1},${y1 + bend} ${x2},${y2 - bend} ${x2},${y2}`, labelX: (x1 + x2) / 2 + 18, labelY: (y1 + y2) / 2 + 4 };
   }
+  if (from === to) { // a node back to itself: a loop on its right side
+    const x = from.x + NODE_WIDTH;
+    const out = x + LOOP_ROOM * 0.7;
+    return { d: `M${x},${from.y + 12} C${out},${from.y - 10} ${out},${from.y + NODE_HEIGHT + 10} ${x},${from.y + NODE_HEIGHT - 12}`, labelX: out + 4, labelY: from.y + NODE_HEIGHT / 2 + 4 };
+  }
   // back to an earlier layer (a loop) or along the same one: around the right of the nodes
   const x1 = from.x + NODE_WIDTH;
   const y1 = from.y + NODE_HEIGHT / 2;
