@@ -4,11 +4,12 @@ The HTTP routes are Quart-Trio's. The two WebSocket routes, `/workflows/ws` (`Wo
 and `/ws/graph/run/{graph_id}` (`GraphSocket`), are served in plain ASGI in front of Quart, on
 `web.asgi_websocket`; a handshake to any other path goes to Quart, which answers it 404.
 
-`GET /metrics` is the Prometheus text of `web.metrics`; every WebSocket is wrapped so that its
-frames count there; `/static/` serves the browser files (`web.static_files`); `/openapi.json`
+`GET /metrics` is the Prometheus text of `web.metrics` (`/metrics.json` the same as JSON);
+every WebSocket is wrapped so that its frames count there; `/static/` serves the browser files
+(`web.static_files`), `/` and `/ui/` the dashboard's page (`web.dashboard_route`); `/openapi.json`
 describes the HTTP routes and `/docs` renders that (`web.api_docs`). When the server has a token,
-every HTTP request but those to `/health`, `/static/`, `/openapi.json` and `/docs`, and `OPTIONS`
-ones (CORS preflights), wants `Authorization: Bearer <token>` (401 otherwise);
+every HTTP request but those to `/health`, `/static/`, `/`, `/ui/`, `/openapi.json` and `/docs`,
+and `OPTIONS` ones (CORS preflights), wants `Authorization: Bearer <token>` (401 otherwise);
 `/workflows/ws` takes it as that header or its `authenticate` action, and
 `/ws/graph/run/{graph_id}` as that header. The scheme is case-insensitive (`bearer`, `BEARER`),
 and the token is compared in constant time.
