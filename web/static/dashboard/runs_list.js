@@ -12,6 +12,7 @@ import { runAddress } from "./router.js";
 
 const PAGE_SIZE = 50;
 const REFRESH_MS = 1_000;
+const COUNTS_MS = 5_000; // the counts by status change less often, and cost the store more
 const STATUSES = ["RUNNING", "COMPLETED", "ERROR", "CANCELLED"];
 const COLUMNS = ["Run", "Status", "Workflow", "Node", "Events", "Started", "Duration"];
 
@@ -35,6 +36,7 @@ export function showRunsList(container) {
   const knownWorkflows = new Map(); // workflow id -> name
   let newestOnOpen = null; // created_at of the newest run when a later page was opened
   let asked = 0; // the latest refresh: an earlier one's answer, come late, is dropped
+  let countedAt = -Infinity;
 
   const statusSelect = el("select", { id: "filter-status", name: "status" },
     el("option", { value: "" }, "every status"),
@@ -141,7 +143,10 @@ export function showRunsList(container) {
       newer.disabled = cursors.length === 1;
       setText(pageLabel, `page ${cursors.length}`);
       problem.hidden = true;
-      await showCounts().catch(() => {}); // an older server without /runs/counts
+      if (performance.now() - countedAt >= COUNTS_MS) {
+        countedAt = performance.now();
+        await showCounts();
+      }
     } catch (error) {
       if (ask !== asked) return;
       problem.hidden = false;
