@@ -69,6 +69,23 @@ class RunCursor:
         return (record.created_at, record.info.run_id) < (self.created_at, self.run_id)
 
 
+LAST_CODE_POINT = 0x10FFFF
+SURROGATES = range(0xD800, 0xE000)  # not characters: UTF-8, and so a store, holds none
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix`, in the order of code
+    points (which is that of their UTF-8 bytes, SQLite's and Redis's); None if there is none.
+    The run ids that start with `prefix` are those from `prefix` up to it, excluded."""
+    stripped = prefix.rstrip(chr(LAST_CODE_POINT))
+    if not stripped:
+        return None
+    following = ord(stripped[-1]) + 1
+    if following in SURROGATES:
+        following = SURROGATES.stop
+    return stripped[:-1] + chr(following)
+
+
 @attrs.frozen
 class CreateRun:
     record: RunRecord

@@ -10,7 +10,10 @@ Keys, all under `rc:`:
   `f` (stream ids must be above `0-0`); explicit ids mean one entry per index at most; it expires
   `retention` seconds after the run finished, when a retention is set;
 - `rc:runs:<STATUS>`, sorted sets of run ids by `created_at`, for listing (`rc_list`, a
-  read-only function, pages through them) and counting;
+  read-only function, pages through them) and counting; `rc:wf:<workflow_id>`, the same of
+  each workflow, every status in one; `rc:ids`, every run id at score 0, for a prefix
+  (`ZRANGE BYLEX`); `rc:indexed`, set once the runs of a Redis written before the last two
+  existed are in them (`index_runs`, when a store opens);
 - `rc:node:<node_id>`: the node's lease, holding its current token (`actors.store.redis_lease`);
 - `rc:owned:<token>`, the running runs of a node incarnation, and `rc:owners`, the tokens that
   have some: where every node looks for runs whose owner's lease is gone (`unfinished_runs`);
@@ -48,6 +51,7 @@ import orjson
 import trio
 from coredis.exceptions import RedisError, ResponseError
 from coredis.retry import NoRetryPolicy
+from coredis.tokens import PureToken
 
 from actors.events import RunInfo, RunStatus
 from actors.feed import Feed
@@ -70,6 +74,7 @@ from actors.store.base import (
     StorageFailed,
     Write,
     WriteRefused,
+    prefix_end,
 )
 from actors.store.fence import first_refusal, runs_written
 from actors.store.redis_channels import RunChannels
@@ -81,6 +86,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6379
 
 LIST_BATCH = 1000  # sorted set entries `rc_list` reads at a time
+PREFIX_MATCHES = 500  # run ids of a prefix read from `rc:ids`, at most; more: `rc_list` walks
+INDEXED = "rc:indexed"  # set once the runs of an earlier version are in rc:wf:* and rc:ids
 
 LIBRARY = """#!lua name=runcast
 
@@ -182,6 +189,8 @@ local function commit(keys, args)
         'owner', me, 'node', node_of(me))
       if w.user_id ~= cjson.null then redis.call('HSET', key, 'user_id', w.user_id) end
       redis.call('ZADD', 'rc:runs:RUNNING', w.created_at, w.id)
+      redis.call('ZADD', 'rc:wf:' .. w.workflow_id, w.created_at, w.id)
+      redis.call('ZADD', 'rc:ids', 0, w.id)
       redis.call('SADD', 'rc:owned:' .. me, w.id)
       redis.call('SADD', 'rc:owners', me)
     elseif w.k == 'append' then
@@ -260,13 +269,14 @@ local function bytes_below(a, b)
   return #a < #b
 end
 
--- rc_list(keys: the sets of the statuses listed; args: limit, the cursor's score or '+inf', the
--- cursor's run id or '', a run id prefix or '', a workflow id or ''): per set, the first `limit`
--- runs after the cursor in the order (score, run id) descending that pass the filters, as
--- id, score, id, score... A set is read in batches from the cursor's score down, so a page
--- without filters reads little more than its own runs; the filters look at each run in turn.
+-- rc_list(keys: the sets to walk (of statuses, or one workflow's); args: limit, the cursor's
+-- score or '+inf', the cursor's run id or '', a run id prefix or '', a status or ''): per set,
+-- the first `limit` runs after the cursor in the order (score, run id) descending that pass the
+-- filters, as id, score, id, score... A set is read in batches from the cursor's score down, so
+-- a page without filters reads little more than its own runs; the filters look at each run in
+-- turn.
 local function list_runs(keys, args)
-  local limit, top, after, prefix, workflow = tonumber(args[1]), args[2], args[3], args[4], args[5]
+  local limit, top, after, prefix, status = tonumber(args[1]), args[2], args[3], args[4], args[5]
   local top_score = tonumber(top)
   local found = {}
   for _, key in ipairs(keys) do
@@ -279,8 +289,7 @@ local function list_runs(keys, args)
         if taken < limit
             and (after == '' or tonumber(score) ~= top_score or bytes_below(id, after))
             and (prefix == '' or string.sub(id, 1, #prefix) == prefix)
-            and (workflow == ''
-                 or redis.call('HGET', 'rc:run:' .. id, 'workflow_id') == workflow) then
+            and (status == '' or redis.call('HGET', 'rc:run:' .. id, 'status') == status) then
           table.insert(found, id)
           table.insert(found, score)
           taken = taken + 1
@@ -444,16 +453,33 @@ class RedisStore:
         run_id_prefix: str | None = None,
         before: RunCursor | None = None,
     ) -> list[RunRecord]:
-        """One call of `rc_list` (atomic: a run that changes status meanwhile is in one set),
-        its answers of every status merged, then the records in one round trip."""
+        """A prefix that few run ids start with: those runs, from `rc:ids`, filtered and sorted
+        here. Else one call of `rc_list` (atomic: a run that changes status meanwhile is in one
+        set) on the workflow's set, or on every status's set, their answers merged; then the
+        records in one round trip."""
         if limit <= 0:
             return []
-        statuses = [status] if status is not None else list(RunStatus)
+        if run_id_prefix:
+            matches = await self._runs_starting(run_id_prefix)
+            if matches is not None:
+                kept = [
+                    r for r in matches
+                    if (status is None or r.status is status)
+                    and (workflow_id is None or r.info.workflow_id == workflow_id)
+                    and (before is None or before.precedes(r))
+                ]
+                kept.sort(key=lambda r: (r.created_at, r.info.run_id), reverse=True)
+                return kept[:limit]
+        if workflow_id is not None:
+            keys, status_filter = [f"rc:wf:{workflow_id}"], "" if status is None else status.value
+        else:
+            statuses = [status] if status is not None else list(RunStatus)
+            keys, status_filter = [f"rc:runs:{each.value}" for each in statuses], ""
         reply = await self._read("the runs", self._redis.fcall_ro(
             "rc_list",
-            [f"rc:runs:{each.value}" for each in statuses],
+            keys,
             [limit, "+inf" if before is None else repr(before.created_at),
-             "" if before is None else before.run_id, run_id_prefix or "", workflow_id or ""],
+             "" if before is None else before.run_id, run_id_prefix or "", status_filter],
         ))
         found = cast(list[str], reply)
         scored = sorted(
@@ -461,6 +487,18 @@ class RedisStore:
             reverse=True,
         )
         return await self._get_runs(run_id for _, run_id in scored[:limit])
+
+    async def _runs_starting(self, prefix: str) -> list[RunRecord] | None:
+        """The runs whose id starts with `prefix`, from the lexical index `rc:ids`; None if
+        more than `PREFIX_MATCHES` do (walking the runs newest first then finds a page sooner)."""
+        end = prefix_end(prefix)
+        ids = await self._read("the run ids", self._redis.zrange(
+            "rc:ids", f"[{prefix}", "+" if end is None else f"({end}",
+            sortby=PureToken.BYLEX, offset=0, count=PREFIX_MATCHES + 1,
+        ))
+        if len(ids) > PREFIX_MATCHES:
+            return None
+        return await self._get_runs(map(str, ids))
 
     async def count_runs(self) -> dict[RunStatus, int]:
         """ZCARD of each status's set, in one transaction (a run is in exactly one of them)."""
@@ -539,6 +577,37 @@ class RedisStore:
         self._notices.send_nowait(LeaseLost(why))
 
 
+async def index_runs(client: coredis.Redis[str]) -> None:
+    """Put the runs a Redis holds from before `rc:wf:*` and `rc:ids` into them, once (`INDEXED`
+    then says so). Every run hash is visited (SCAN returns each key that exists all along), and
+    `rc_commit` indexes each run it creates, so none is missed; adding one twice changes
+    nothing."""
+    if await client.exists([INDEXED]):
+        return
+    async for batch in _batches(client.scan_iter(match="rc:run:*", count=LIST_BATCH)):
+        async with client.pipeline(transaction=False) as pipe:
+            replies = [pipe.hmget(key, ["workflow_id", "created_at"]) for key in batch]
+        async with client.pipeline(transaction=False) as pipe:
+            for key, reply in zip(batch, replies):
+                workflow_id, created_at = await reply
+                run_id = str(key).removeprefix("rc:run:")
+                if workflow_id is not None and created_at is not None:
+                    pipe.zadd(f"rc:wf:{workflow_id}", {run_id: float(created_at)})
+                    pipe.zadd("rc:ids", {run_id: 0})
+    await client.set(INDEXED, "1")
+
+
+async def _batches(keys: AsyncIterator[str]) -> AsyncIterator[list[str]]:
+    batch: list[str] = []
+    async for key in keys:
+        batch.append(key)
+        if len(batch) == LIST_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 @asynccontextmanager
 async def open_redis_store(
     url: str, node: NodeSettings | None = None, *, retention: float | None = None
@@ -562,6 +631,7 @@ async def open_redis_store(
     try:
         async with client:  # coredis's connections live in a task group of the client's
             await client.function_load(LIBRARY, replace=True)
+            await index_runs(client)
             lease = NodeLease(client, node or NodeSettings())
             await lease.acquire()
             store = RedisStore(client, url, lease, retention)

@@ -66,6 +66,7 @@ from actors.store.base import (
     StoreInUse,
     Write,
     WriteRefused,
+    prefix_end,
 )
 from actors.store.fence import first_refusal
 
@@ -269,7 +270,7 @@ def _runs_query(
     if run_id_prefix:
         clauses.append("run_id >= ?")
         params.append(run_id_prefix)
-        upper = _successor(run_id_prefix)
+        upper = prefix_end(run_id_prefix)
         if upper is not None:
             clauses.append("run_id < ?")
             params.append(upper)
@@ -280,22 +281,6 @@ def _runs_query(
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     order = " ORDER BY created_at DESC, run_id DESC LIMIT ?"
     return f"SELECT {RUN_COLUMNS} FROM runs{where}{order}", params
-
-
-LAST_CODE_POINT = 0x10FFFF
-SURROGATES = range(0xD800, 0xE000)  # not characters: UTF-8, and so SQLite, has none
-
-
-def _successor(prefix: str) -> str | None:
-    """The least string above every string that starts with `prefix` (SQLite compares text by
-    its UTF-8 bytes, which is the order of code points); None if there is none."""
-    stripped = prefix.rstrip(chr(LAST_CODE_POINT))
-    if not stripped:
-        return None
-    following = ord(stripped[-1]) + 1
-    if following in SURROGATES:
-        following = SURROGATES.stop
-    return stripped[:-1] + chr(following)
 
 
 RUNNING = RunStatus.RUNNING.value

@@ -38,6 +38,7 @@ from actors.store import (
     open_store,
     parse_store_url,
 )
+from actors.store.base import prefix_end
 from actors.store.memory import open_memory_store
 from actors.store.redis import open_redis_store
 from actors.store.sqlite import open_sqlite_store
@@ -666,3 +667,12 @@ async def test_pages_give_the_filtered_runs_newest_first_each_once(
         assert listed == expected
         if cursor is None:  # one page said it all: the same query without a cursor agrees
             assert [r.info.run_id for r in await store.list_runs(1000, **filters)] == expected
+
+
+@pytest.mark.parametrize(
+    ("prefix", "end"),
+    [("ab", "ac"), ("a\U0010ffff", "b"), ("\U0010ffff\U0010ffff", None), ("\ud7ff", "\ue000"),
+     ("é", "ê")],
+)
+def test_the_end_of_a_run_id_prefix_range(prefix: str, end: str | None) -> None:
+    assert prefix_end(prefix) == end

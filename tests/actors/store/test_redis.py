@@ -13,19 +13,22 @@ import pytest
 import trio
 from coredis.retry import NoRetryPolicy
 
-from actors.events import RunStatus
+from actors.events import RunInfo, RunStatus
 from actors.feed import Feed
 from actors.store import (
     AppendEvents,
     CheckWritable,
     ClaimRun,
+    CreateRun,
     FinishRun,
+    RunCursor,
+    RunRecord,
     StorageFailed,
     Write,
     WriteRefused,
 )
 from actors.store.base import HistoryGone, LeaseLost, OwnershipLost
-from actors.store.redis import LIBRARY, RedisStore, open_redis_store
+from actors.store.redis import INDEXED, LIBRARY, PREFIX_MATCHES, RedisStore, open_redis_store
 from actors.store.redis_lease import NodeLease
 from tests.actors.store.test_contract import append, appends, create, frame, record
 from tests.actors.store.test_redis_channels import next_notice, node
@@ -315,3 +318,48 @@ async def test_without_retention_a_finished_history_is_kept(redis_url: str) -> N
         await store.commit([create("done"), *appends("done", 0, 2)])
         await store.commit([FinishRun("done", RunStatus.COMPLETED, 2.0, 2)])
         assert await client.pttl("rc:ev:done") == -1
+
+
+# -- listing: the workflow and run id indexes ------------------------------------------------------
+
+
+def run_of(run_id: str, workflow_id: str, created_at: float) -> CreateRun:
+    return CreateRun(RunRecord(RunInfo(run_id, workflow_id, workflow_id, "s", None, ""),
+                               RunStatus.RUNNING, created_at))
+
+
+async def test_runs_of_an_earlier_version_are_indexed_when_a_store_opens(redis_url: str) -> None:
+    """A Redis written before `rc:wf:*` and `rc:ids` existed: the first store to open puts every
+    run in them, and the filters find them."""
+    async with open_redis_store(redis_url) as store:
+        await store.commit([run_of(f"run-{i:04}", f"wf-{i % 3}", float(i)) for i in range(2500)])
+        await store.commit([FinishRun("run-0003", RunStatus.ERROR, 1.0, 0)])
+    async with admin(redis_url) as client:
+        await client.delete(["rc:ids", "rc:wf:wf-0", "rc:wf:wf-1", "rc:wf:wf-2", INDEXED])
+    async with open_redis_store(redis_url) as store:
+        page = await store.list_runs(3, workflow_id="wf-0", before=RunCursor(9.0, "run-0009"))
+        assert [r.info.run_id for r in page] == ["run-0006", "run-0003", "run-0000"]
+        errors = await store.list_runs(5, RunStatus.ERROR, workflow_id="wf-0")
+        assert [r.info.run_id for r in errors] == ["run-0003"]
+        assert [r.info.run_id for r in await store.list_runs(5, run_id_prefix="run-000")] == [
+            f"run-000{i}" for i in range(9, 4, -1)
+        ]
+    async with admin(redis_url) as client:
+        assert await client.zcard("rc:ids") == 2500
+        assert await client.zscore("rc:wf:wf-1", "run-2497") == 2497.0
+
+
+async def test_a_prefix_of_many_run_ids_is_found_walking_the_runs(redis_url: str) -> None:
+    """More than PREFIX_MATCHES ids start with it: the runs are walked newest first instead."""
+    many = PREFIX_MATCHES + 20
+    async with open_redis_store(redis_url) as store:
+        await store.commit([run_of(f"p-{i:04}", "wf", float(i)) for i in range(many)])
+        await store.commit([run_of(f"q-{i:04}", "wf", float(i) + 0.5) for i in range(many)])
+        await store.commit([FinishRun(f"p-{i:04}", RunStatus.COMPLETED, 1.0, 0)
+                            for i in range(0, many, 2)])
+        cursor = RunCursor(float(many - 5), f"p-{many - 5:04}")
+        page = await store.list_runs(3, run_id_prefix="p-", before=cursor)
+        assert [r.info.run_id for r in page] == [f"p-{i:04}" for i in (many - 6, many - 7,
+                                                                       many - 8)]
+        done = await store.list_runs(2, RunStatus.COMPLETED, run_id_prefix="p-")
+        assert [r.info.run_id for r in done] == [f"p-{i:04}" for i in (many - 2, many - 4)]

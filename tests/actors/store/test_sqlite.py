@@ -381,12 +381,3 @@ async def test_a_file_with_the_earlier_indexes_gets_the_listing_indexes(path: Pa
     )}
     connection.close()
     assert indexes == {"runs_newest", "runs_by_status_newest", "runs_by_workflow_newest"}
-
-
-@pytest.mark.parametrize(
-    ("prefix", "successor"),
-    [("ab", "ac"), ("a\U0010ffff", "b"), ("\U0010ffff\U0010ffff", None), ("\ud7ff", "\ue000"),
-     ("é", "ê")],
-)
-def test_the_end_of_a_run_id_prefix_range(prefix: str, successor: str | None) -> None:
-    assert sqlite_store._successor(prefix) == successor
