@@ -100,7 +100,7 @@ async def test_a_post_that_is_not_json_is_refused_with_415(
             assert answer.json() == {
                 "detail": f"Content-Type must be application/json, got {content_type!r}"
             }
-        assert (await http.get("/runs")).json() == {"runs": []}
+        assert (await http.get("/runs")).json() == {"runs": [], "next": None}
 
 
 async def test_a_post_with_a_body_and_no_content_type_is_refused_with_415(
@@ -155,7 +155,7 @@ async def test_a_websocket_is_refused_with_403_from_another_origin_and_served_fr
         for served in [None, *own_origins(server)]:  # a script, and pages the server could serve
             assert (await handshake(urls[0], served))["event"] == "connected"
             assert (await handshake(urls[1], served))["type"] == "connected"
-        assert (await http.get("/runs")).json() == {"runs": []}
+        assert (await http.get("/runs")).json() == {"runs": [], "next": None}
 
 
 # -- CORS ----------------------------------------------------------------------------------------

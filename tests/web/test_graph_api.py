@@ -286,7 +286,7 @@ async def test_invalid_graphs_are_refused_with_422_naming_the_problem(
         detail = answer.json()["detail"]
         for part in named:
             assert part in detail
-        assert (await http.get("/runs")).json() == {"runs": []}
+        assert (await http.get("/runs")).json() == {"runs": [], "next": None}
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe", b'{"name": "x", "nodes": '])
@@ -329,7 +329,7 @@ async def test_invalid_run_requests_are_refused_with_422(
         answer = await http.post(route, json=request_body)
         assert answer.status_code == 422, answer.text
         assert named in answer.json()["detail"]
-        assert (await http.get("/runs")).json() == {"runs": []}
+        assert (await http.get("/runs")).json() == {"runs": [], "next": None}
 
 
 @pytest.mark.parametrize("route", ["/graph/run", "/graph/run/background"])
@@ -368,7 +368,7 @@ async def test_a_max_iterations_above_the_servers_bound_is_refused_with_422_nami
                 f"initial_state.max_iterations must be at most {bound} (the server's"
                 f" --graph-max-iterations), got {value}"
             )
-        assert (await http.get("/runs")).json() == {"runs": []}
+        assert (await http.get("/runs")).json() == {"runs": [], "next": None}
 
 
 async def test_a_loop_graph_fails_at_the_servers_bound_on_node_passes(

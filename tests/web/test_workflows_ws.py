@@ -749,7 +749,7 @@ async def test_no_run_is_started_by_an_unauthenticated_command(start_server: Sta
         assert (await client.recv())["event"] == "auth_error"
     async with httpx.AsyncClient(base_url=srv.base_url) as http:
         answer = await http.get("/runs", headers={"Authorization": "Bearer s3cret"})
-    assert answer.json() == {"runs": []}
+    assert answer.json() == {"runs": [], "next": None}
 
 
 @pytest.mark.parametrize(
