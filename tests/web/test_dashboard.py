@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -32,6 +33,7 @@ import attrs
 import pytest
 import trio
 from playwright.sync_api import Browser, Page, expect
+from websockets.sync.client import connect
 
 from actors.workflows.tools import ToolRegistry
 from tests.conftest import free_port
@@ -51,6 +53,7 @@ HERE = Path(__file__).resolve()
 REPOSITORY = HERE.parents[2]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+PAGE_SIZE = 50  # runs_list.js's
 
 # --- the graph test's app: `runcast serve --app tests.web.test_dashboard:app` ----------------
 
@@ -237,6 +240,20 @@ def post_json(url: str, body: dict[str, Any]) -> Any:
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.load(answer)
+
+
+def start_finished_runs(base_url: str, count: int) -> list[str]:
+    """Start `count` runs of the demo workflow on one WebSocket, one after the other, each
+    once the one before has ended: their ids, oldest first."""
+    run_ids: list[str] = []
+    with connect(base_url.replace("http://", "ws://") + "/workflows/ws") as socket_to_server:
+        json.loads(socket_to_server.recv(timeout=10))
+        for _ in range(count):
+            socket_to_server.send(json.dumps({"action": "start-workflow", "workflow_id": WORKFLOW}))
+            while (frame := json.loads(socket_to_server.recv(timeout=10)))["event"] != "WorkflowCompleted":
+                pass
+            run_ids.append(str(frame["run_id"]))
+    return run_ids
 
 
 def run_row(page: Page, run_id: str) -> Any:
@@ -475,3 +492,36 @@ def test_a_server_with_a_token_asks_for_it_once_and_the_tab_keeps_it(
     expect(run_row(page, run_id)).to_have_attribute("data-status", "COMPLETED")
     expect(dialog).to_be_hidden()
     assert get_json(f"{server.url}/runs/{run_id}", TOKEN)["status"] == "COMPLETED"
+
+
+def test_the_list_pages_through_the_runs_and_the_server_panel_charts_the_metrics(
+    own_servers: list[ServerProcess], tmp_path: Path, page: Page, screenshots: Screenshots
+) -> None:
+    server = ServerProcess(tmp_path, ["--demo-step-delay", "0"])
+    own_servers.append(server)
+    server.start()
+    run_ids = start_finished_runs(server.url, PAGE_SIZE + 2)
+    page.goto(f"{server.url}/ui/#/runs")
+    expect(run_row(page, run_ids[-1])).to_be_attached()
+    expect(page.locator("#runs tr")).to_have_count(PAGE_SIZE)
+    expect(page.locator("#page-newer")).to_be_disabled()
+    page.click("#page-older")
+    expect(page.locator("#page-number")).to_have_text("page 2")
+    expect(page.locator("#runs tr")).to_have_count(2)
+    assert page.eval_on_selector_all("#runs tr", "rows => rows.map((row) => row.dataset.runId)") == run_ids[1::-1]
+    expect(page.locator("#page-older")).to_be_disabled()
+
+    arrived = start_run(server.url)  # a later page stays as it is, and says so
+    expect(page.locator("#runs-arrived")).to_contain_text("1 new run since this page was opened.")
+    expect(run_row(page, arrived)).not_to_be_attached()
+    screenshots.save(page, "list-page-2")
+    page.click("#page-newest")
+    expect(run_row(page, arrived)).to_be_attached()
+    expect(page.locator("#page-number")).to_have_text("page 1")
+
+    page.click("nav.main-nav a[data-section=server]")
+    expect(page.locator("#server-about")).to_contain_text(f"{len(run_ids) + 1} runs started")
+    expect(page.locator("#metric-live-runs")).to_have_text("0")
+    expect(page.locator("#metric-events-per-second")).to_have_text(re.compile(r"^\d+\.\d$"))
+    expect(page.locator(".metric .sparkline polyline").first).to_have_attribute("points", re.compile(r"\d+,\d+.* \d+"))
+    screenshots.save(page, "server-panel")
