@@ -5,7 +5,7 @@ replay has it, across a dropped connection (a relay in front of the server cuts 
 and across a server killed and started again on its port and SQLite file; a finished run replays
 from an index; a run is cancelled, started (a workflow with a message), and a graph run started
 with an initial state shows its graph with the current node highlighted and each node's passes;
-a server with --token asks for it once per tab; the list works from the keyboard, and the pages
+a server with --token asks for it once per tab (again if it refuses it); the list works from the keyboard, and the pages
 fit 1280x800 and a phone's width.
 
 Each test saves screenshots in its `tmp_path` (`*.png`), the last one at its end, failed or not.
@@ -473,6 +473,10 @@ def test_a_server_with_a_token_asks_for_it_once_and_the_tab_keeps_it(
     expect(dialog).to_be_visible()
     expect(page.locator("#token-reason")).to_have_text("The server needs a token.")
     screenshots.save(page, "token-prompt")
+    page.fill("#token-input", "not-the-token")
+    page.keyboard.press("Enter")
+    expect(page.locator("#token-reason")).to_have_text("The server refused the token.")
+    expect(dialog).to_be_visible()
     page.fill("#token-input", TOKEN)
     page.keyboard.press("Enter")
     expect(dialog).to_be_hidden()
@@ -511,7 +515,7 @@ def test_the_list_pages_through_the_runs_and_the_server_panel_charts_the_metrics
     assert page.eval_on_selector_all("#runs tr", "rows => rows.map((row) => row.dataset.runId)") == run_ids[1::-1]
     expect(page.locator("#page-older")).to_be_disabled()
 
-    arrived = start_run(server.url)  # a later page stays as it is, and says so
+    [arrived] = start_finished_runs(server.url, 1)  # a later page stays as it is, and says so
     expect(page.locator("#runs-arrived")).to_contain_text("1 new run since this page was opened.")
     expect(run_row(page, arrived)).not_to_be_attached()
     screenshots.save(page, "list-page-2")

@@ -3,28 +3,36 @@
 // does not cover (GET /runs with filters and paging, /runs/counts, /metrics.json, /graph/...).
 // A 401 asks for the token (token.js) and tries again with it.
 
-import { AuthenticationFailed, ConnectionLost, Refused, RuncastClient, ServerError } from "/static/runcast.js";
+import { ConnectionLost, Refused, RuncastClient, ServerError } from "/static/runcast.js";
 import { askForToken, storedToken } from "./token.js";
 
 const TIMEOUT = 15_000;
 
-let client = new RuncastClient({ token: storedToken(), timeout: TIMEOUT, pingInterval: 5_000 });
+// A watch pings a server silent for 5 s and takes one silent 5 s more as gone: the page says
+// "reconnecting…" within 10 s of a network that dropped without closing anything.
+function clientWith(token) {
+  return new RuncastClient({ token, timeout: TIMEOUT, pingInterval: 5_000 });
+}
+
+let client = clientWith(storedToken());
 
 export function runcast() {
   return client;
 }
 
-// Ask for the token (a refused one is forgotten): the client uses it from now on.
-export async function authenticate(reason) {
-  const token = await askForToken(reason);
-  client = new RuncastClient({ token, timeout: TIMEOUT, pingInterval: 5_000 });
+// The server refused `refusedToken` (null: none): ask for the token, which the client uses
+// from now on; unless another caller has already been given a new one since.
+export async function authenticate(reason, refusedToken) {
+  if (client.token !== refusedToken) return client;
+  client = clientWith(await askForToken(reason));
   return client;
 }
 
 export async function request(method, path, body = undefined) {
   for (;;) {
+    const token = client.token;
     const headers = {};
-    if (client.token !== null) headers.Authorization = `Bearer ${client.token}`;
+    if (token !== null) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
@@ -38,7 +46,7 @@ export async function request(method, path, body = undefined) {
       throw new ConnectionLost(`cannot reach the server: ${error.message}`);
     }
     if (response.status === 401) {
-      await authenticate(client.token === null ? "The server needs a token." : "The server refused the token.");
+      await authenticate(token === null ? "The server needs a token." : "The server refused the token.", token);
       continue;
     }
     const answer = await response.json().catch(() => null);

@@ -47,12 +47,13 @@ function summaryItem(label, id) {
 export function showRun(container, { runId, fromIndex }) {
   let run = null; // GET /runs/<id>
   let watch = null;
+  let watchToken = null; // the token the watch was made with
   let graph = null;
+  let graphDefinition = null; // GET /graph/<workflow id>, for a graph run
   let timeline = null;
   let received = []; // this watch's events, for a graph definition that arrives after them
   let autoScroll = true;
   let scrollQueued = false;
-  let replayFrom = fromIndex;
 
   const summary = {
     status: summaryItem("Status", "run-status"),
@@ -127,16 +128,22 @@ export function showRun(container, { runId, fromIndex }) {
   }
 
   async function loadGraph() {
-    let definition;
     try {
-      definition = await getJSON(`/graph/${encodeURIComponent(run.workflow_id)}`);
+      graphDefinition = await getJSON(`/graph/${encodeURIComponent(run.workflow_id)}`);
     } catch {
-      return; // not a graph run
+      graphDefinition = null; // not a graph run
     }
-    graph = new GraphView(definition);
+    drawGraph();
+  }
+
+  // The graph of the definition, with the events received so far.
+  function drawGraph() {
+    graphSection.replaceChildren(graphSection.firstChild);
+    graph = graphDefinition ? new GraphView(graphDefinition) : null;
+    graphSection.hidden = graph === null;
+    if (graph === null) return;
     received.forEach((event) => graph.apply(event));
     graphSection.append(graph.element);
-    graphSection.hidden = false;
   }
 
   function scrollToEnd() {
@@ -172,7 +179,7 @@ export function showRun(container, { runId, fromIndex }) {
     setText(connection, describeConnection(status));
     if (status.state === "ended") loadRun();
     if (status.state === "failed" && status.error instanceof AuthenticationFailed) {
-      authenticate("The server refused the token.").then(() => follow(watch.lastIndex + 1));
+      authenticate("The server needs its token.", watchToken).then(() => follow(watch.lastIndex + 1));
     } else if (status.state === "failed") {
       showProblem(status.error.message);
     }
@@ -184,9 +191,7 @@ export function showRun(container, { runId, fromIndex }) {
     if (fresh) {
       events.replaceChildren();
       received = [];
-      graph = null;
-      graphSection.replaceChildren(graphSection.firstChild);
-      if (run !== null) loadGraph();
+      drawGraph();
     }
     if (fresh || timeline === null) {
       timeline = new Timeline();
@@ -194,6 +199,7 @@ export function showRun(container, { runId, fromIndex }) {
       outputSection.hidden = true;
     }
     showProblem(null);
+    watchToken = runcast().token;
     watch = runcast().watch(runId, { fromIndex: index, onEvent: showEvent, onStatus: showConnection });
   }
 
@@ -214,7 +220,6 @@ export function showRun(container, { runId, fromIndex }) {
     scrollToEnd();
   });
   function replay(index) {
-    replayFrom = index;
     replayInput.value = String(index);
     history.replaceState(null, "", runAddress(runId, index));
     follow(index, true);
@@ -226,7 +231,7 @@ export function showRun(container, { runId, fromIndex }) {
   });
   replayStart.addEventListener("click", () => replay(0));
 
-  follow(replayFrom);
+  follow(fromIndex);
   loadRun().then(() => run !== null && loadGraph());
   const clock = every(1_000, async () => {
     if (run?.status === "RUNNING" && WATCHING.has(connection.dataset.state)) showSummary();

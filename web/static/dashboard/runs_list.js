@@ -81,7 +81,8 @@ export function showRunsList(container) {
   function rowOf(run) {
     let row = rows.get(run.run_id);
     if (row === undefined) {
-      const link = el("a", { href: runAddress(run.run_id), class: "run-link" }, run.run_id);
+      const link = el("a", { href: runAddress(run.run_id), class: "run-link", "aria-label": `run ${run.run_id}` },
+        run.run_id.slice(0, 8), el("span", { class: "run-id-rest" }, run.run_id.slice(8)));
       row = el("tr", { dataset: { runId: run.run_id } },
         el("td", { class: "run-id" }, link), el("td"), el("td"), el("td"), el("td", { class: "number" }),
         el("td"), el("td", { class: "number" }));

@@ -33,7 +33,7 @@ function commitLatency(now, before) {
 }
 
 export function showServerPanel(container) {
-  const history = new Map(MEASURES.map((measure) => [measure.id, []]));
+  const recent = new Map(MEASURES.map((measure) => [measure.id, []]));
   let previous = null;
   const problem = el("p", { id: "server-problem", class: "problem", role: "status", hidden: true });
   const about = el("p", { id: "server-about" });
@@ -58,10 +58,10 @@ export function showServerPanel(container) {
     }
     problem.hidden = true;
     if (previous !== null && now.runs_started < previous.runs_started) previous = null; // restarted
-    setText(about, `Node ${now.node}; ${formatCount(now.runs_started)} runs started; CPU ${now.cpu_seconds.toFixed(1)} s; memory ${(now.resident_memory_bytes / 2 ** 20).toFixed(0)} MiB.`);
+    setText(about, `${now.node ? `Node ${now.node}: ` : ""}${formatCount(now.runs_started)} runs started; CPU ${now.cpu_seconds.toFixed(1)} s; memory ${(now.resident_memory_bytes / 2 ** 20).toFixed(0)} MiB.`);
     for (const measure of MEASURES) {
       const value = measure.read(now, previous);
-      const values = history.get(measure.id);
+      const values = recent.get(measure.id);
       values.push(value);
       if (values.length > SAMPLES) values.shift();
       const { value: shown, chart } = cards.get(measure.id);

@@ -9,6 +9,11 @@ export function storedToken() {
   return sessionStorage.getItem(KEY);
 }
 
+// Escape does not close the dialog: the dashboard can do nothing without the token.
+function stayOpen(event) {
+  event.preventDefault();
+}
+
 function ask(reason) {
   const dialog = document.getElementById("token-dialog");
   const form = document.getElementById("token-form");
@@ -21,10 +26,12 @@ function ask(reason) {
       const token = input.value.trim();
       if (token === "") return;
       form.removeEventListener("submit", submitted);
+      dialog.removeEventListener("cancel", stayOpen);
       sessionStorage.setItem(KEY, token);
       dialog.close();
       resolve(token);
     });
+    dialog.addEventListener("cancel", stayOpen);
     dialog.showModal();
     input.focus();
   });
