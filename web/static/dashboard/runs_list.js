@@ -13,6 +13,7 @@ import { runAddress } from "./router.js";
 const PAGE_SIZE = 50;
 const REFRESH_MS = 1_000;
 const COUNTS_MS = 5_000; // the counts by status change less often, and cost the store more
+const ARRIVALS_COUNTED = 100; // a later page counts the runs that arrived up to this many
 const STATUSES = ["RUNNING", "COMPLETED", "ERROR", "CANCELLED"];
 const COLUMNS = ["Run", "Status", "Workflow", "Node", "Events", "Started", "Duration"];
 
@@ -34,9 +35,9 @@ export function showRunsList(container) {
   const cursors = [null]; // the `before` of each page opened so far; the last is the current
   const rows = new Map(); // run id -> row
   const knownWorkflows = new Map(); // workflow id -> name
-  let newestOnOpen = null; // created_at of the newest run when a later page was opened
+  let newestOnOpen = null; // created_at of the first page's newest run, when it was last shown
   let asked = 0; // the latest refresh: an earlier one's answer, come late, is dropped
-  let countedAt = -Infinity;
+  let countedAt = -Infinity; // when the counts by status were last asked for
 
   const statusSelect = el("select", { id: "filter-status", name: "status" },
     el("option", { value: "" }, "every status"),
@@ -159,11 +160,12 @@ export function showRunsList(container) {
   // On a later page: how many runs (of these filters) started since it was opened.
   async function countArrivals() {
     if (newestOnOpen === null) return;
-    const latest = await getJSON(runsQuery(filters, null, 1000)).catch(() => null);
+    const latest = await getJSON(runsQuery(filters, null, ARRIVALS_COUNTED)).catch(() => null);
     if (latest === null) return;
     const count = latest.runs.filter((run) => run.created_at > newestOnOpen).length;
+    const counted = count >= ARRIVALS_COUNTED ? `${ARRIVALS_COUNTED} or more` : String(count);
     arrived.hidden = count === 0;
-    setText(arrived.firstChild, `${count >= 1000 ? "1000 or more" : count} new run${count === 1 ? "" : "s"} since this page was opened.`);
+    setText(arrived.firstChild, `${counted} new run${count === 1 ? "" : "s"} since this page was opened.`);
   }
 
   const poller = every(REFRESH_MS, () => (cursors.length === 1 ? refresh() : countArrivals()));
