@@ -131,8 +131,12 @@ def replay(base_url: str, run_id: str, token: str | None = None) -> list[tuple[i
 
 
 def start_run(base_url: str) -> str:
-    """Start a run of the demo workflow over the WebSocket protocol; it goes on after this."""
-    with connect(base_url.replace("http://", "ws://") + "/workflows/ws") as socket:
+    """Start a run of the demo workflow over the WebSocket protocol; it goes on after this.
+
+    The socket's queue is unbounded: with websockets' default bound, a run sending faster than
+    this reads fills it, the library stops reading the socket, and the close waits 10 s for a
+    close frame it no longer reads."""
+    with connect(base_url.replace("http://", "ws://") + "/workflows/ws", max_queue=None) as socket:
         json.loads(socket.recv(timeout=10))
         socket.send(json.dumps({"action": "start-workflow", "workflow_id": WORKFLOW}))
         while True:
