@@ -16,7 +16,7 @@ import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -31,6 +31,7 @@ from client.events import RunEvent, RunInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+PAGE_LIMIT = 1000  # runs in one GET /runs answer, the server's most
 DETAIL_CHARACTERS = 120  # of an event's content in `tail`'s human output
 RUN_COLUMNS = ("run_id", "workflow_id", "status", "event_count", "created_at", "finished_at")
 HEADINGS = ("RUN", "WORKFLOW", "STATUS", "EVENTS", "CREATED", "FINISHED")
@@ -157,17 +158,33 @@ def runs() -> None:
 
 @runs.command(name="list")
 @click.option(
-    "--limit", type=int, default=100, show_default=True, help="At most this many runs (1 to 1000)."
+    "--limit", type=click.IntRange(min=1), default=100, show_default=True,
+    help="At most this many runs (fetched a page of up to 1000 at a time).",
 )
 @click.option(
     "--status", default=None, help="Only runs of this status: RUNNING, COMPLETED, ERROR, CANCELLED."
 )
+@click.option("--workflow", "workflow_id", default=None, help="Only runs of this workflow id.")
+@click.option("--search", "run_id_prefix", default=None,
+              help="Only runs whose run id starts with this.")
 @server_options
-def list_runs(url: str, token: str | None, as_json: bool, limit: int, status: str | None) -> None:
+def list_runs(
+    url: str, token: str | None, as_json: bool, limit: int, status: str | None,
+    workflow_id: str | None, run_id_prefix: str | None,
+) -> None:
     """The newest runs, newest first."""
 
     async def work(client: RuncastClient) -> None:
-        listed = await client.list_runs(limit, status)
+        listed: list[RunInfo] = []
+        selected = client.all_runs(
+            status, workflow_id=workflow_id, run_id_prefix=run_id_prefix,
+            page_size=min(limit, PAGE_LIMIT),
+        )
+        async with aclosing(selected):
+            async for run in selected:
+                listed.append(run)
+                if len(listed) == limit:
+                    break
         if as_json:
             for run in listed:
                 print_json(run.data)

@@ -10,7 +10,7 @@ call is one request, which raises `ConnectionLost` at once when the server canno
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -228,14 +228,62 @@ class RuncastClient:
         except ValueError:
             raise ServerError(f"GET {path} answered something that is not JSON") from None
 
-    async def list_runs(self, limit: int = 100, status: str | None = None) -> list[RunInfo]:
+    async def list_runs(
+        self,
+        limit: int = 100,
+        status: str | None = None,
+        *,
+        workflow_id: str | None = None,
+        run_id_prefix: str | None = None,
+    ) -> list[RunInfo]:
         """The newest `limit` runs (1 to 1000), of one status (`RUNNING`, `COMPLETED`, `ERROR`,
-        `CANCELLED`) if given."""
+        `CANCELLED`), of one workflow, and whose run id starts with `run_id_prefix`: each filter
+        only when given."""
+        runs, _ = await self._runs_page(limit, status, workflow_id, run_id_prefix, None)
+        return runs
+
+    async def all_runs(
+        self,
+        status: str | None = None,
+        *,
+        workflow_id: str | None = None,
+        run_id_prefix: str | None = None,
+        page_size: int = 100,
+    ) -> AsyncGenerator[RunInfo, None]:
+        """Every run the filters of `list_runs` select, newest first, fetched `page_size` (1 to
+        1000) at a time through the server's `next` cursor: runs created meanwhile are newer
+        than the pages still to come, so none is repeated or skipped."""
+        before: str | None = None
+        while True:
+            runs, before = await self._runs_page(
+                page_size, status, workflow_id, run_id_prefix, before
+            )
+            for run in runs:
+                yield run
+            if before is None:
+                return
+
+    async def _runs_page(
+        self,
+        limit: int,
+        status: str | None,
+        workflow_id: str | None,
+        run_id_prefix: str | None,
+        before: str | None,
+    ) -> tuple[list[RunInfo], str | None]:
+        """One `GET /runs` page, and the `next` cursor it gave (None after the last page)."""
+        given = {"status": status, "workflow_id": workflow_id, "q": run_id_prefix, "before": before}
         params: dict[str, Any] = {"limit": limit}
-        if status is not None:
-            params["status"] = status
+        params.update((name, value) for name, value in given.items() if value is not None)
         body = await self._get("/runs", params)
-        return self._parsed("GET /runs", lambda: [RunInfo.from_json(run) for run in body["runs"]])
+
+        def parse() -> tuple[list[RunInfo], str | None]:
+            following = body["next"]
+            if following is not None and not isinstance(following, str):
+                raise TypeError(f"next is {following!r}")
+            return [RunInfo.from_json(run) for run in body["runs"]], following
+
+        return self._parsed("GET /runs", parse)
 
     async def get_run(self, run_id: str) -> RunInfo:
         body = await self._get(f"/runs/{quote(run_id, safe='')}", run_id=run_id)

@@ -84,6 +84,21 @@ async def test_start_tail_list_show_for_people_and_for_scripts(server: RunningSe
     assert len(record) == 1 and record[0]["event_count"] == EVENTS
 
 
+async def test_list_filters_and_limits(server: RunningServer) -> None:
+    url = server.base_url
+    async with RuncastClient(url) as client:
+        started = [(await client.start(WORKFLOW)).run_id for _ in range(3)]
+    newest_two = (await runs("list", "--json", "--limit", "2", url=url)).json_lines()
+    assert [run["run_id"] for run in newest_two] == started[:0:-1]
+    found = (await runs("list", "--json", "--search", started[0][:13], url=url)).json_lines()
+    assert [run["run_id"] for run in found] == [started[0]]
+    of_workflow = (await runs("list", "--json", "--workflow", WORKFLOW, url=url)).json_lines()
+    assert [run["run_id"] for run in of_workflow] == started[::-1]
+    assert (await runs("list", "--workflow", "nope", url=url)).lines == ["no runs"]
+    no_limit = await runs("list", "--limit", "0", url=url)
+    assert no_limit.status == 2 and "--limit" in no_limit.err
+
+
 async def test_start_follow_prints_the_run_id_then_its_events(server: RunningServer) -> None:
     followed = await runs("start", WORKFLOW, "--follow", "--json", url=server.base_url)
     assert followed.status == 0, followed.err

@@ -79,6 +79,45 @@ async def test_every_call_on_trio_and_on_asyncio(
     assert [e.data["reason"] for e in cancelled[-2:]] == ["enough", "enough"]
 
 
+async def page_through(url: str) -> dict[str, Any]:
+    """Seven runs, then every run through pages of three, an eighth started between two pages;
+    and the filters of `list_runs`."""
+    async with RuncastClient(url) as client:
+        started = [(await client.start(WORKFLOW)).run_id for _ in range(7)]
+        paged: list[str] = []
+        pages = client.all_runs(page_size=3)
+        async for run in pages:
+            paged.append(run.run_id)
+            if len(paged) == 4:  # within the second page
+                late = (await client.start(WORKFLOW)).run_id
+        one = started[3]
+        return {
+            "started": started,
+            "late": late,
+            "paged": paged,
+            "by_prefix": [r.run_id for r in await client.list_runs(run_id_prefix=one[:13])],
+            "by_workflow": len(await client.list_runs(workflow_id=WORKFLOW)),
+            "other_workflow": await client.list_runs(workflow_id="nope"),
+            "running_ids": [r.run_id async for r in client.all_runs("running", page_size=2)],
+            "running": [r.run_id for r in await client.list_runs(status="RUNNING", limit=1000)],
+        }
+
+
+@ON_BOTH_LOOPS
+async def test_all_runs_pages_through_every_run_once_newest_first_and_filters_apply(
+    start_server: StartServer, loop: Loop, library: str
+) -> None:
+    server = await start_server(demo_step_delay=0.5)  # runs go on while they are paged
+    seen = await loop(lambda: page_through(server.base_url))
+    started = seen["started"]
+    assert seen["paged"] == started[::-1]  # the run started meanwhile is newer than every page
+    assert seen["late"] not in seen["paged"]
+    one = started[3]
+    assert seen["by_prefix"] == [one]
+    assert seen["by_workflow"] == 8 and seen["other_workflow"] == []
+    assert set(seen["running_ids"]) == set(seen["running"]) and len(seen["running"]) >= 1
+
+
 async def test_a_watch_from_an_index_the_run_has_not_reached_waits_for_it(
     start_server: StartServer,
 ) -> None:
